@@ -1,0 +1,147 @@
+"""Typed records that flow through the pipeline: parse → index → retrieve → answer → present."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CLAUSE_LABELS = ["开头", "第一条", "第二条", "第三条", "第四条", "第五条", "第六条"]
+CLAUSE_NUMERALS = ["", "一", "二", "三", "四", "五", "六"]
+
+# 批次 cell values exactly as the annex prints them.
+BATCH_1 = "1"
+BATCH_2 = "2"
+BATCH_LICENSED = "拟依照法定程序调整为准入类职业资格"
+Batch = Literal["1", "2", "拟依照法定程序调整为准入类职业资格"]
+
+
+class HeaderFacts(BaseModel):
+    """Facts printed around the body of the notice (文头 and 文尾)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doc_number: str  # 文号
+    title: str
+    issuer: str  # 发文机关
+    recipients: str  # 主送单位
+    issue_date: str  # 印发日期, as printed
+    contact: str  # 联系单位
+    disclosure: str  # 公开属性
+    annex_title: str
+
+
+class Clause(BaseModel):
+    """The opening paragraph (number 0) or one of the numbered clauses 一、…六、 (1–6), verbatim."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int = Field(ge=0, le=6)
+    text: str
+
+    @property
+    def label(self) -> str:
+        return CLAUSE_LABELS[self.number]
+
+    def sentences(self) -> list[str]:
+        """Split at 。 keeping the full stop; used for index documents and quotes."""
+        parts, current = [], ""
+        for ch in self.text:
+            current += ch
+            if ch in "。；":
+                parts.append(current)
+                current = ""
+        if current.strip():
+            parts.append(current)
+        return [p.strip() for p in parts if p.strip()]
+
+
+class AnnexRow(BaseModel):
+    """One occupation (职业/工种) of the annex table, with the cells it inherits from above filled in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item: int = Field(ge=1, le=76)  # 序号
+    qualification: str  # 职业资格名称
+    occupation: str  # 职业（工种）
+    departments: tuple[str, ...]  # 实施部门（单位）
+    batch: Batch  # 批次, as printed
+    position: int  # order of the row in the annex, 1-based, so duplicates stay distinct
+
+    @property
+    def is_licensed(self) -> bool:
+        """True for rows to be adjusted to 准入类 by law rather than withdrawn."""
+        return self.batch == BATCH_LICENSED
+
+    @property
+    def batch_words(self) -> str:
+        return {BATCH_1: "第一批", BATCH_2: "第二批"}.get(self.batch, "拟依法调整为准入类职业资格")
+
+    @property
+    def deadline(self) -> str | None:
+        """Withdrawal deadline from clause 二; None for rows not being withdrawn."""
+        return {BATCH_1: "2020年9月30日前", BATCH_2: "2020年12月31日前"}.get(self.batch)
+
+    @property
+    def label(self) -> str:
+        return f"附件第{self.item}项"
+
+    def departments_text(self) -> str:
+        return "、".join(self.departments)
+
+    def quote(self) -> str:
+        """The row as the annex prints it, for a citation."""
+        return f"{self.item} {self.qualification} {self.occupation} {self.departments_text()} {self.batch}"
+
+
+class Corpus(BaseModel):
+    """The whole parsed notice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    header: HeaderFacts
+    clauses: tuple[Clause, ...]
+    annex_rows: tuple[AnnexRow, ...]
+    source_sha256: str
+
+    def clause(self, number: int) -> Clause:
+        return self.clauses[number]
+
+    def rows_of_item(self, item: int) -> list[AnnexRow]:
+        return [r for r in self.annex_rows if r.item == item]
+
+    def item_numbers(self) -> list[int]:
+        return sorted({r.item for r in self.annex_rows})
+
+
+class Citation(BaseModel):
+    source: Literal["notice", "annex"]
+    clause: int | None = None
+    item: int | None = None
+    label: str
+    quote: str = ""
+
+    def key(self) -> tuple:
+        return (self.source, self.clause, self.item, self.label)
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Answer(BaseModel):
+    """What the assistant returns for one question; `to_dict()` is the JSON contract."""
+
+    id: str | int | None = None
+    question: str
+    answer: str
+    answered: bool
+    citations: list[Citation] = Field(default_factory=list)
+    mode: Literal["offline", "llm"] = "offline"
+    fallback_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        data = self.model_dump(mode="json")
+        if data["fallback_reason"] is None:
+            del data["fallback_reason"]
+        return data
