@@ -145,3 +145,42 @@ class Answer(BaseModel):
         if data["fallback_reason"] is None:
             del data["fallback_reason"]
         return data
+
+
+class Evidence(BaseModel):
+    """One retrieved source: a clause sentence, a header fact or an annex row, with its rank scores."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doc_id: str
+    source: Literal["notice", "annex"]
+    clause: int | None = None
+    item: int | None = None
+    position: int | None = None  # annex row position, for annex evidence
+    label: str
+    text: str
+    score: float = 0.0  # fused score, higher is better
+
+    def citation(self, quote: str | None = None) -> Citation:
+        return Citation(source=self.source, clause=self.clause, item=self.item, label=self.label,
+                        quote=quote if quote is not None else self.text)
+
+
+class Grounding(BaseModel):
+    """Everything an answerer may rest on for one question: what the offline pipeline understood and found.
+
+    The LLM answerer (when configured) receives this; the offline answer is its fallback."""
+
+    question: str  # as asked
+    standalone_question: str  # normalised, with follow-up context resolved
+    evidence: list[Evidence]
+    rows: list[AnnexRow]  # annex rows the question is about (linked occupations/items)
+    offline: Answer
+
+
+class StreamEvent(BaseModel):
+    """A piece of a streamed answer: text deltas, then exactly one final `answer` event."""
+
+    kind: Literal["token", "answer", "notice"]
+    text: str = ""
+    answer: Answer | None = None

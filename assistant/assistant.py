@@ -1,0 +1,93 @@
+"""The library API: `Assistant.load().ask(question, history)` → Answer. The CLI, HTTP API and UI only wrap it."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .answer import GroundedAnswerer
+from .config import Config
+from .embeddings import load_embeddings
+from .index import ChromaIndex, IndexState, build_evidence
+from .link import EntityLinker
+from .normalize import validate_question
+from .parse import load_corpus
+from .records import Answer, Corpus, Grounding, StreamEvent, Turn
+from .retrieve import HybridRetriever
+
+log = logging.getLogger(__name__)
+
+__version__ = "0.1.0"
+
+
+def as_turns(history: Iterable[Turn | dict] | None) -> list[Turn]:
+    """History as typed turns; raises pydantic.ValidationError on a malformed turn."""
+    return [t if isinstance(t, Turn) else Turn.model_validate(t) for t in (history or [])]
+
+
+@dataclass
+class Assistant:
+    config: Config
+    corpus: Corpus
+    index_state: IndexState
+    retriever: HybridRetriever
+    answerer: GroundedAnswerer
+
+    @classmethod
+    def load(cls, config: Config | None = None) -> "Assistant":
+        """Parse-stage output, embeddings and index as the configuration names them; builds a missing index."""
+        config = config or Config()
+        corpus = load_corpus(config.corpus_dir)
+        units = build_evidence(corpus)
+        embeddings = load_embeddings(config.embedding_model)
+        index = ChromaIndex(config.index_dir, embeddings, config.embedding_model)
+        state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
+        linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv")
+        retriever = HybridRetriever(units=units, index=index, k=config.top_k)
+        return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
+                   answerer=GroundedAnswerer(corpus=corpus, linker=linker, retriever=retriever))
+
+    def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None) -> Grounding:
+        """The offline pipeline for one question: understanding, retrieval and the grounded answer."""
+        validate_question(question)
+        return self.answerer.run(question, as_turns(history), id=id)
+
+    def ask(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
+            use_llm: bool | None = None) -> Answer:
+        turns = as_turns(history)
+        grounding = self.ground(question, turns, id=id)
+        if not self._llm_on(use_llm):
+            return grounding.offline
+        from .generate import LLMAnswerer
+
+        return LLMAnswerer(self.config).run(grounding, turns)
+
+    def stream(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
+               use_llm: bool | None = None) -> Iterator[StreamEvent]:
+        """Text deltas as they come, then one final `answer` event carrying the whole Answer."""
+        turns = as_turns(history)
+        grounding = self.ground(question, turns, id=id)
+        if self._llm_on(use_llm):
+            from .generate import LLMAnswerer
+
+            yield from LLMAnswerer(self.config).stream(grounding, turns)
+            return
+        text = grounding.offline.answer
+        for start in range(0, len(text), 24):
+            yield StreamEvent(kind="token", text=text[start : start + 24])
+        yield StreamEvent(kind="answer", answer=grounding.offline)
+
+    def _llm_on(self, use_llm: bool | None) -> bool:
+        return self.config.llm_enabled if use_llm is None else use_llm
+
+    def health(self) -> dict:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "index": {"status": self.index_state.status, "documents": self.index_state.count,
+                      "embedding_model": self.config.embedding_model},
+            "corpus": {"clauses": len(self.corpus.clauses), "annex_rows": len(self.corpus.annex_rows),
+                       "source_sha256": self.corpus.source_sha256},
+            "llm": {"enabled": self.config.llm_enabled, "model": self.config.llm_model,
+                    "base_url": self.config.llm_base_url},
+        }

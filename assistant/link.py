@@ -1,0 +1,228 @@
+"""Entity linking: which occupations, annex items, departments, batches and clauses a question names.
+
+Exact names and the reviewable alias table (corpus/aliases.csv) come first, longest match wins, so
+森林消防员 is never read as 消防员 and 金属材料热处理工 never as 金属热处理工. Only when nothing is found
+exactly does a pinyin/one-character-typo match run (电公 → 电工), and its result is marked as fuzzy."""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jieba
+from pypinyin import lazy_pinyin
+
+from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
+
+jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
+
+ALIASES_FILE = "aliases.csv"
+NO_BATCH = "none"  # a batch the notice does not have (第三批 …)
+
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_NUM = r"(\d{1,3}|[零一二两三四五六七八九十百]{1,4})"
+_ITEM_REF = re.compile(rf"(?:附件\s*)?(?:第\s*{_NUM}\s*项|序号\s*(?:为|是)?\s*{_NUM}|附件\s*{_NUM}(?!\s*[年月日条批个]))")
+_CLAUSE_REF = re.compile(rf"第\s*{_NUM}\s*(?:条|款|部分|点)")
+_BATCH_REF = re.compile(
+    rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)\s*batch)", re.I
+)
+_LICENSED_REF = re.compile(r"准入类|准入")
+# Words that end like an occupation but name none: never reported as "absent from the annex".
+_GENERIC = set(
+    "员工 职工 工人 人员 技师 高级技师 高级工 中级工 初级工 技术员 学员 考生 学生 会员 公务员 工作人员 老师 "
+    "技能人员 持证者 工作 师傅 工程师 咨询师 管理员 服务员 操作工 维修工 检验员 技工 用工 打工 务工 员 工 师 "
+    "社会 政府 人社 部门 单位 我 你 他 她 这 那".split()
+)
+_OCCUPATION_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,7}(?:工|师|员|士)$")
+_CERT_WORD = re.compile(r"([\u4e00-\u9fff]{2,8}?)(?:资格证书|资格证|证书|执业证|上岗证|资格|证)")
+
+
+def chinese_number(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _CN_DIGITS and ch not in "十百" for ch in text):
+        return None
+    total, current = 0, 0
+    for ch in text:
+        if ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        else:
+            current = _CN_DIGITS[ch]
+    return total + current
+
+
+@dataclass(frozen=True)
+class Mentions:
+    occupations: tuple[str, ...] = ()  # canonical occupation names, in the order the question names them
+    items: tuple[int, ...] = ()  # items named by number or by 职业资格名称 (may be out of range)
+    departments: tuple[str, ...] = ()
+    batches: tuple[str, ...] = ()  # BATCH_1, BATCH_2, BATCH_LICENSED or NO_BATCH
+    clauses: tuple[int, ...] = ()  # explicit 第N条 (may be out of range)
+    unknown_names: tuple[str, ...] = ()  # occupation-like words that are not in the annex
+    fuzzy: tuple[tuple[str, str], ...] = ()  # (what was typed, occupation it was read as)
+
+    def has_subject(self) -> bool:
+        return bool(self.occupations or self.items or self.departments)
+
+    def is_empty(self) -> bool:
+        return not (self.has_subject() or self.batches or self.clauses)
+
+
+@dataclass
+class Lexicon:
+    """Surface form → what it names. Built from the corpus and the alias table."""
+
+    occupations: dict[str, set[str]] = field(default_factory=dict)  # form → occupation names
+    items: dict[str, set[int]] = field(default_factory=dict)  # form → item numbers (职业资格名称)
+    departments: dict[str, set[str]] = field(default_factory=dict)  # form → department names
+
+    def add(self, table: dict, form: str, target) -> None:
+        form = _fold(form)
+        if len(form) >= 2:
+            table.setdefault(form, set()).add(target)
+
+    @classmethod
+    def from_corpus(cls, corpus: Corpus, aliases_path: Path | None) -> "Lexicon":
+        lex = cls()
+        for row in corpus.annex_rows:
+            lex.add(lex.occupations, row.occupation, row.occupation)
+            bare = re.sub(r"[（(][^）)]*[）)]\s*", "", row.occupation)  # (粮油) 仓储管理员 → 仓储管理员
+            if bare != row.occupation:
+                lex.add(lex.occupations, bare, row.occupation)
+                lex.add(lex.occupations, re.sub(r"[\s()（）]", "", row.occupation), row.occupation)
+            lex.add(lex.items, row.qualification, row.item)
+            for dept in row.departments:
+                lex.add(lex.departments, dept, dept)
+        if aliases_path and aliases_path.exists():
+            known_occ = {r.occupation for r in corpus.annex_rows}
+            known_dept = {d for r in corpus.annex_rows for d in r.departments}
+            quals = {r.qualification: r.item for r in corpus.annex_rows}
+            with aliases_path.open(encoding="utf-8", newline="") as fh:
+                for rec in csv.DictReader(fh):
+                    alias, target, kind = rec["alias"].strip(), rec["target"].strip(), rec["kind"].strip()
+                    if kind == "occupation" and target in known_occ:
+                        lex.add(lex.occupations, alias, target)
+                    elif kind == "qualification" and target in quals:
+                        lex.add(lex.items, alias, quals[target])
+                    elif kind == "department" and target in known_dept:
+                        lex.add(lex.departments, alias, target)
+        return lex
+
+    def words(self) -> set[str]:
+        return set(self.occupations) | set(self.items) | set(self.departments)
+
+
+def _fold(text: str) -> str:
+    """The form used for matching: lower case, no spaces."""
+    return re.sub(r"\s+", "", text).lower()
+
+
+class EntityLinker:
+    def __init__(self, corpus: Corpus, aliases_path: Path | None) -> None:
+        self.corpus = corpus
+        self.lexicon = Lexicon.from_corpus(corpus, aliases_path)
+        for word in self.lexicon.words():
+            jieba.add_word(word, freq=2000)
+        self._forms = sorted(
+            [(f, "occupation") for f in self.lexicon.occupations]
+            + [(f, "item") for f in self.lexicon.items]
+            + [(f, "department") for f in self.lexicon.departments],
+            key=lambda x: -len(x[0]),
+        )
+        self._pinyin_forms = [
+            (f, lazy_pinyin(f)) for f in self.lexicon.occupations if re.fullmatch(r"[\u4e00-\u9fff]{2,}", f)
+        ]
+        self._item_count = max(corpus.item_numbers())
+
+    def run(self, question: str) -> Mentions:
+        text = _fold(question)
+        occupations: list[tuple[int, str]] = []
+        items: list[tuple[int, int]] = []
+        departments: list[tuple[int, str]] = []
+        taken = [False] * len(text)
+        for form, kind in self._forms:
+            start = text.find(form)
+            while start != -1:
+                end = start + len(form)
+                if not any(taken[start:end]):
+                    for i in range(start, end):
+                        taken[i] = True
+                    if kind == "occupation":
+                        occupations += [(start, name) for name in sorted(self.lexicon.occupations[form])]
+                    elif kind == "item":
+                        items += [(start, n) for n in sorted(self.lexicon.items[form])]
+                    else:
+                        departments += [(start, d) for d in sorted(self.lexicon.departments[form])]
+                start = text.find(form, end)
+        masked = "".join("　" if t else ch for ch, t in zip(text, taken))
+        for m in _ITEM_REF.finditer(masked):
+            n = chinese_number(next(g for g in m.groups() if g))
+            if n is not None:
+                items.append((m.start(), n))
+        fuzzy: list[tuple[str, str]] = []
+        if not (occupations or items or departments):
+            fuzzy = self._fuzzy(masked)
+            occupations += [(0, name) for _, name in fuzzy]
+        return Mentions(
+            occupations=_ordered(occupations),
+            items=_ordered(items),
+            departments=_ordered(departments),
+            batches=self._batches(masked),
+            clauses=tuple(n for m in _CLAUSE_REF.finditer(masked) if (n := chinese_number(m.group(1))) is not None),
+            unknown_names=() if occupations or items else self._unknown_names(question),
+            fuzzy=tuple(fuzzy),
+        )
+
+    def _batches(self, text: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for m in _BATCH_REF.finditer(text):
+            word = m.group(0)
+            if word in ("首批", "头一批"):
+                n = 1
+            elif m.group(5):
+                n = {"first": 1, "second": 2, "third": 3}[m.group(5).lower()]
+            else:
+                n = chinese_number(next(g for g in m.groups() if g))
+            found.append({1: BATCH_1, 2: BATCH_2}.get(n, NO_BATCH))
+        if _LICENSED_REF.search(text):
+            found.append(BATCH_LICENSED)
+        return tuple(dict.fromkeys(found))
+
+    def _fuzzy(self, text: str) -> list[tuple[str, str]]:
+        """Typos: the same pinyin (电公 → 电工), or one character off in a name of four or more."""
+        syllables = lazy_pinyin(text)
+        if len(syllables) != len(text):  # pinyin merges non-Chinese runs; fall back to per-character
+            syllables = [lazy_pinyin(ch)[0] if ch.strip() else ch for ch in text]
+        hits: dict[str, str] = {}
+        for form, form_py in sorted(self._pinyin_forms, key=lambda x: -len(x[0])):
+            n = len(form)
+            for i in range(len(text) - n + 1):
+                window = text[i : i + n]
+                same_sound = syllables[i : i + n] == form_py
+                same_chars = sum(a == b for a, b in zip(window, form))
+                if (same_sound and (n >= 3 or same_chars >= 1)) or (n >= 4 and same_chars >= n - 1):
+                    if window not in hits and not any(window in w or w in window for w in hits):
+                        hits[window] = form
+        result = []
+        for typed, form in hits.items():
+            for name in sorted(self.lexicon.occupations[form]):
+                result.append((typed, name))
+        return result
+
+    def _unknown_names(self, question: str) -> tuple[str, ...]:
+        words = [w for w in jieba.lcut(question) if w.strip()]
+        names = [w for w in words if _OCCUPATION_SUFFIX.match(w) and w not in _GENERIC]
+        for m in _CERT_WORD.finditer(question):
+            word = jieba.lcut(m.group(1))[-1]
+            if len(word) >= 2 and word not in _GENERIC and word not in ("职业", "技能", "等级", "这个", "那个", "什么", "我的"):
+                names.append(word)
+        return tuple(dict.fromkeys(names))
+
+
+def _ordered(found: list[tuple[int, object]]) -> tuple:
+    return tuple(dict.fromkeys(v for _, v in sorted(found, key=lambda x: x[0])))
