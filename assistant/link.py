@@ -31,8 +31,13 @@ _LICENSED_REF = re.compile(r"准入类|准入")
 # Words that end like an occupation but name none: never reported as "absent from the annex".
 _GENERIC = set(
     "员工 职工 工人 人员 技师 高级技师 高级工 中级工 初级工 技术员 学员 考生 学生 会员 公务员 工作人员 老师 "
-    "技能人员 持证者 工作 师傅 工程师 咨询师 管理员 服务员 操作工 维修工 检验员 技工 用工 打工 务工 员 工 师 "
+    "技能人员 持证者 工作 师傅 技工 用工 打工 务工 员 工 师 "
     "社会 政府 人社 部门 单位 我 你 他 她 这 那".split()
+)
+_FILLER = set(
+    "职业 技能 等级 这个 那个 什么 我 我的 你 请问 问 想 知道 现在 以后 之前 以前 原来 手里 手上 已经 考 考的 拿 拿到 "
+    "有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
+    "水平 评价 国家 准入类 退出 目录 取消".split()
 )
 _OCCUPATION_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,7}(?:工|师|员|士)$")
 _CERT_WORD = re.compile(r"([\u4e00-\u9fff]{2,8}?)(?:资格证书|资格证|证书|执业证|上岗证|资格|证)")
@@ -218,8 +223,13 @@ class EntityLinker:
         words = [w for w in jieba.lcut(question) if w.strip()]
         names = [w for w in words if _OCCUPATION_SUFFIX.match(w) and w not in _GENERIC]
         for m in _CERT_WORD.finditer(question):
-            word = jieba.lcut(m.group(1))[-1]
-            if len(word) >= 2 and word not in _GENERIC and word not in ("职业", "技能", "等级", "这个", "那个", "什么", "我的"):
+            kept: list[str] = []
+            for token in reversed(jieba.lcut(m.group(1))):
+                if token in _FILLER or "的" in token or (len(token) > 1 and token in _GENERIC):
+                    break
+                kept.insert(0, token)
+            word = "".join(kept)
+            if len(word) >= 2 and word not in _GENERIC and not any(word in n for n in names):
                 names.append(word)
         return tuple(dict.fromkeys(names))
 

