@@ -36,10 +36,11 @@ _GENERIC = set(
 )
 _FILLER = set(
     "职业 技能 等级 这个 那个 什么 我 我的 你 请问 问 想 知道 现在 以后 之前 以前 原来 手里 手上 已经 考 考的 拿 拿到 "
-    "有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
+    "问下 问一下 一下 下 想问 咨询 打听 有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
     "水平 评价 国家 准入类 退出 目录 取消".split()
 )
 _OCCUPATION_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,7}(?:工|师|员|士)$")
+_NAME_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:工|师|员|士))(?=证|资格|还|是|的|呢|吗|什么|啥|在|有|会|要|算|能|，|？|。|$)")
 _CERT_WORD = re.compile(r"([\u4e00-\u9fff]{2,8}?)(?:资格证书|资格证|证书|执业证|上岗证|资格|证)")
 
 
@@ -220,18 +221,22 @@ class EntityLinker:
         return result
 
     def _unknown_names(self, question: str) -> tuple[str, ...]:
-        words = [w for w in jieba.lcut(question) if w.strip()]
-        names = [w for w in words if _OCCUPATION_SUFFIX.match(w) and w not in _GENERIC]
-        for m in _CERT_WORD.finditer(question):
+        """Occupation- or certificate-like words the annex does not have (焊工, 心理咨询师, 教师资格 …)."""
+        text = _fold(question)
+        candidates = [m.group(1) for m in _CERT_WORD.finditer(text)]
+        candidates += [m.group(1) for m in _NAME_BEFORE.finditer(text)]
+        candidates += [w for w in jieba.lcut(text) if _OCCUPATION_SUFFIX.match(w)]
+        names: list[str] = []
+        for candidate in candidates:
             kept: list[str] = []
-            for token in reversed(jieba.lcut(m.group(1))):
+            for token in reversed(jieba.lcut(candidate)):
                 if token in _FILLER or "的" in token or (len(token) > 1 and token in _GENERIC):
                     break
                 kept.insert(0, token)
             word = "".join(kept)
             if len(word) >= 2 and word not in _GENERIC and not any(word in n for n in names):
-                names.append(word)
-        return tuple(dict.fromkeys(names))
+                names = [n for n in names if n not in word] + [word]
+        return tuple(names)
 
 
 def _ordered(found: list[tuple[int, object]]) -> tuple:
