@@ -43,7 +43,7 @@ _WANTS_RE = {k: re.compile(v, re.I) for k, v in _WANTS.items()}
 # Things about an occupation the notice says nothing of.
 _UNSUPPORTED = re.compile(
     r"工资|薪资|薪水|收入|待遇|赚|报名费|多少钱|费用多少|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|怎么报名|培训班|"
-    r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考"
+    r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证"
 )
 _INJECTION = re.compile(
     r"忽略|无视|忘记|不要管|ignore|disregard|system prompt|系统提示|提示词|你现在是|扮演|假装|越狱|jailbreak|DAN模式|开发者模式",
@@ -51,11 +51,11 @@ _INJECTION = re.compile(
 )
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|它|这个|该|这|那个|此)|它|呢[？?]?$|这个职业|该职业|上面|刚才|前面")
 _HEADER_FACTS = [
-    ("doc_number", r"文号|发文字号|字号|几号文|文件编号|文件号|编号"),
-    ("issue_date", r"(印发|发布|发文|下发|出台|颁布|发出)(的)?(时间|日期|日子)|(哪天|哪一天|什么时候|何时|哪年|几月|几号|啥时候)(印发|发布|发文|下发|出台|颁布|发的)|印发日期|成文日期"),
-    ("contact", r"联系单位|联系谁|联系哪|咨询哪|哪个司|找谁|联系部门|联系方式|问谁|联系人"),
-    ("issuer", r"发文机关|谁发的|谁发布|哪个部门发(的|布)|哪个单位发(的|布)|谁印发|发文单位|发布单位|发文部门|谁下发|哪里发的|谁出的"),
-    ("recipients", r"主送|发给谁|发给哪|下发给|送达|面向哪些|发给了"),
+    ("doc_number", r"document number|doc(ument)? no|文号|发文字号|字号|几号文|文件编号|文件号|编号"),
+    ("issue_date", r"(印发|发布|发文|下发|出台|颁布|发出)(的)?(时间|日期|日子)|(哪天|哪一天|什么时候|何时|哪年|几月|几号|啥时候)(印发|发布|发文|下发|出台|颁布|发的)|印发日期|成文日期|issue date|issued on|date of issue"),
+    ("contact", r"联系单位|联系谁|联系哪|咨询哪|哪个司|找谁|联系部门|联系方式|问谁|联系人|contact"),
+    ("issuer", r"发文机关|谁发的|谁发布|哪个部门发(的|布)|哪个单位发(的|布)|谁印发|发文单位|发布单位|发文部门|谁下发|哪里发的|谁出的|发的还是|是谁发|谁发|办公厅发|国务院发|发文的是|issued by|who issued"),
+    ("recipients", r"主送|发给谁|发给哪|下发给|下发到|送达|面向哪些|发给了|发给|部队|军队|军委|兵团|哪些单位|recipient"),
     ("disclosure", r"公开|保密|密级|内部文件"),
     ("title", r"标题|全称|文件名|叫什么|名称是什么|题目是|什么文件|哪个文件"),
 ]
@@ -76,23 +76,27 @@ class Topic:
     sentence_keys: tuple[str, ...]  # a sentence is quoted when it contains one of these
     lead: str  # one plain-words line before the quotes
     quote_from: str = ""  # quote a long sentence only from this phrase on
+    also: tuple[tuple[int, tuple[str, ...]], ...] = ()  # further (clause, sentence keys) the topic rests on
 
 
 TOPICS = [
     Topic("validity", re.compile(
-        r"(已|已经|以前|之前|原来|原先|手里|手上|现有|过去|老|拿到|考到|考的|发的|取得)[^。？]{0,10}(证|证书)|"
+        r"valid|expire|still (work|count|use)|(已|已经|以前|之前|原来|原先|手里|手上|现有|过去|老|拿到|考到|考的|发的|取得)[^。？]{0,10}(证|证书)|"
         r"(证|证书)[^。？]{0,10}(有效|作废|有用|还能用|失效|管用|作数|认可|承认|没用|废|还算)|"
         r"(有效|作废|失效|白考)"), 4, ("继续有效",),
         "退出目录前已经发放的职业资格证书继续有效。"),
-    Topic("exam", re.compile(r"报名|考试公告|鉴定考试|已报|报了|退费|退钱|退回|费用|考完|考过|考试|鉴定公告"), 3,
+    Topic("exam", re.compile(r"exam|registration|refund|报名|考试公告|鉴定考试|已报|报了|退费|退钱|退回|费用|考完|考过|考试|鉴定公告"), 3,
           ("鉴定考试公告", "已组织完成鉴定考试"),
           "已发布鉴定考试公告或已受理报名的，可按考生意愿继续考试或退费；已考完的，做好证书发放。"),
-    Topic("students", re.compile(r"学生|学校|院校|学徒|学员|在读|毕业|结业|招生|培养计划"), 3, ("职业院校",),
+    Topic("students", re.compile(r"student|apprentice|school|学生|学校|院校|学徒|学员|在读|毕业|结业|招生|培养计划"), 3, ("职业院校",),
           "按职业资格证书培养计划招生的职业院校（含技工院校）学生和企业新型学徒，支持其执行培养培训计划，结业时能取得相应职业资格证书或职业技能等级证书。"),
     Topic("future", re.compile(
-        r"以后|今后|将来|谁来|谁发|谁认定|谁评|怎么评|等级认定|等级证书|社会化|用人单位|评价组织|自主评价|取代|替代|代替|还能考|怎么考|还考|换成|改成|改为"),
-          1, ("由用人单位",), "退出目录后，改为社会化职业技能等级认定。", quote_from="将水平评价类技能人员职业资格分批有序退出目录"),
-    Topic("centres", re.compile(r"鉴定中心|鉴定站|鉴定所|鉴定机构"), 6, ("鉴定中心",),
+        r"who (issues|certif)|issue.{0,20}certificate|certificate.{0,20}after|以后|今后|将来|谁来|谁发|谁认定|谁评|怎么评|"
+        r"等级认定|等级证书|社会化|用人单位|评价组织|自主评价|取代|替代|代替|还能考|怎么考|还考|换成|改成|改为|"
+        r"企业.{0,8}(评|认定|发证)|自主|自己评|自己认定|试点|遴选|培训评价组织|政府.{0,6}(认定|发证)"),
+          1, ("由用人单位",), "退出目录后，改为社会化职业技能等级认定。", quote_from="将水平评价类技能人员职业资格分批有序退出目录",
+          also=((5, ("试点", "自主评价")),)),
+    Topic("centres", re.compile(r"assessment cent|鉴定中心|鉴定站|鉴定所|鉴定机构"), 6, ("鉴定中心",),
           "关于职业技能鉴定中心，通知第六条要求："),
     Topic("management", re.compile(r"违规|突击|严禁|鉴定质量|证书管理|乱发|滥发"), 4, ("规范实施", "严格职业资格证书发放"),
           "关于证书管理，通知第四条要求："),
@@ -101,7 +105,7 @@ TOPICS = [
     Topic("background", re.compile(r"国务院|常务会议|2019|谁决定|依据|背景|由来"), 0, ("国务院常务会议决定",),
           "通知开头说明了背景："),
     Topic("schedule", re.compile(
-        r"分几批|几批|分批|时间安排|什么时候完成|年底前|完成时间|进度|时间表|什么时候退出|何时退出|什么时候取消|啥时候|退出时间|哪年"),
+        r"分几批|几批|分批|时间安排|什么时候.{0,3}完成|何时.{0,3}完成|完成时间|完成期限|年底前|进度|时间表|什么时候退出|何时退出|什么时候取消|啥时候|退出时间|哪年|timeline|schedule"),
           2, ("拟分批", "第一批退出", "第二批退出", "年底前完成"),
           "按通知第二条，水平评价类技能人员职业资格在2020年年底前分两批退出目录："),
     Topic("law", re.compile(r"法律|法规|立法|依法|准入类是什么|什么是准入"), 6, ("法律法规",),
@@ -109,6 +113,11 @@ TOPICS = [
     Topic("summary", re.compile(r"主要内容|讲了什么|说了什么|讲的什么|讲什么|说什么|是什么意思|概括|总结|核心|要点|关于什么"), 0,
           ("分步取消",), "这份通知是关于水平评价类技能人员职业资格分批退出国家职业资格目录的安排。"),
 ]
+_SPECIFIC_TOPICS = {"validity", "exam", "students", "future", "centres", "management", "law"}
+_ABOUT_NOTICE = re.compile(r"通知|文件|这份|本文|此文|文号|发文|印发|notice|document")
+_SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一项里|这项")
+_NARROWING = re.compile(r"^(其中|这些|里面|当中|这里面|它们|上述|以上)")
+_MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
 # Words that make a question about this notice even when no entity or topic is found.
 _DOMAIN = re.compile(r"职业资格|退出目录|水平评价|技能人员|等级认定|职业技能|鉴定|目录|技能人才|这个通知|该通知|80号|人社厅发")
 
@@ -181,7 +190,7 @@ class GroundedAnswerer:
         has_subject = mentions.has_subject()
         topics = tuple(t for t in TOPICS if t.pattern.search(text))
         header = tuple(k for k, rx in _HEADER_RE if rx.search(text))
-        if has_subject or mentions.batches:
+        if (has_subject or mentions.batches) and not _ABOUT_NOTICE.search(text):
             header = tuple(h for h in header if h not in ("title", "disclosure", "issuer"))
         return Interpretation(
             text=text, mentions=mentions, wants=wants, topics=topics, header_facts=header,
@@ -195,16 +204,21 @@ class GroundedAnswerer:
             return current
         m = current.mentions
         needs_subject = not (m.has_subject() or m.batches or m.clauses or current.header_facts) and (
-            current.wants or _FOLLOW_UP.search(current.text)
+            current.wants or _FOLLOW_UP.search(current.text) or _SAME_ITEM.search(current.text)
         ) and not m.unknown_names
         needs_question = (m.has_subject() or m.batches) and not (current.wants - {"withdrawn"}) and (
             len(current.text) <= 14 or _FOLLOW_UP.search(current.text)
         ) and not current.topics
-        if not (needs_subject or needs_question):
+        narrows = bool(_NARROWING.match(current.text)) and not (m.occupations or m.items)
+        if not (needs_subject or needs_question or narrows):
             return current
         for earlier in reversed(users):
             prev = self.understand(normalize(earlier))
             pm = prev.mentions
+            if narrows and (pm.occupations or pm.items or pm.batches):
+                items = pm.items or tuple(dict.fromkeys(self.rows_by_occupation[o][0].item for o in pm.occupations))
+                return replace(current, mentions=replace(m, items=items, batches=m.batches or pm.batches),
+                               context_from=earlier)
             if needs_subject and (pm.has_subject() or pm.batches):
                 return replace(current, mentions=replace(
                     m, occupations=pm.occupations, items=pm.items, departments=pm.departments,
@@ -221,12 +235,27 @@ class GroundedAnswerer:
         interp = self.resolve(self.understand(text), history)
         draft, rows, used = self.compose(interp)
         standalone = text if not interp.context_from else f"{normalize(interp.context_from)} {text}"
-        pinned = [f"annex-{r.position}" for r in rows] + used
+        pinned = self.pinned_evidence(draft, rows, used)
         evidence = self.retriever.run(standalone, pinned=pinned)
         answer = Answer(id=id, question=question, answer=draft.text(), answered=draft.answered,
                         citations=list(draft.citations.values()))
         return Grounding(question=question, standalone_question=standalone, evidence=evidence, rows=rows,
                          offline=answer)
+
+    @staticmethod
+    def pinned_evidence(draft: Draft, rows: list[AnnexRow], used: list[str]) -> list[str]:
+        """Evidence the answer rests on, first one unit per citation in the answer's order, then the rest."""
+        row_ids = [f"annex-{r.position}" for r in rows]
+        first = []
+        for c in draft.citations.values():
+            if c.source == "annex":
+                ids = [f"annex-{r.position}" for r in rows if r.item == c.item]
+            elif c.clause is None:
+                ids = [u for u in used if u.startswith("header-")]
+            else:
+                ids = [u for u in used if u.startswith(f"clause-{c.clause}-")]
+            first += ids[:1]
+        return list(dict.fromkeys(first + row_ids + used))
 
     def compose(self, q: Interpretation) -> tuple[Draft, list[AnnexRow], list[str]]:
         """Pick the one way to answer this question. Returns the draft, the rows it is about, evidence ids used."""
@@ -235,6 +264,8 @@ class GroundedAnswerer:
         used: list[str] = []
         bad_clause = [n for n in m.clauses if not 0 <= n <= 6]
         bad_item = [n for n in m.items if not 1 <= n <= self.max_item]
+        other_years = [y for y in re.findall(r"(20\d\d)年?", q.text) if y not in ("2019", "2020")]
+        specific_topics = tuple(t for t in q.topics if t.name in _SPECIFIC_TOPICS)
         if bad_clause and not m.has_subject():
             return self.decline(d, f"通知正文只有开头一段和第一条至第六条，没有第{bad_clause[0]}条。"), [], used
         if bad_item:
@@ -246,36 +277,52 @@ class GroundedAnswerer:
             return d, [], used
         if q.injection and not q.has_anchor():
             return self.decline(d, "我只能依据通知原文回答问题，不能改变回答规则。"), [], used
-        if m.occupations:
-            rows = self.answer_occupations(d, q, used)
-        elif m.items:
-            rows = self.answer_items(d, q, used)
-        elif m.departments:
-            rows = self.answer_departments(d, q, used)
-        elif m.batches:
-            rows = self.answer_batches(d, q, used)
-        elif m.unknown_names and not q.header_facts:
+        if m.unknown_names and not (m.occupations or m.items):
             names = "、".join(f"「{n}」" for n in m.unknown_names[:3])
             return self.decline(d, f"附件所列的76项水平评价类技能人员职业资格中没有{names}，这份通知没有涉及它的退出安排，"
                                    "我无法据此回答，也不会按相近的职业推测。"), [], used
-        elif q.header_facts:
+        if not m.occupations and not m.items:
+            if other_years:
+                return self.decline(d, f"这份通知只涉及2020年的退出安排，没有涉及{other_years[0]}年的情况。"), [], used
+            if q.unsupported:
+                return self.decline(d, "这份通知没有涉及报名办法、费用、证书查询等具体办理事项。"), [], used
+        if q.header_facts and (not m.has_subject() or _ABOUT_NOTICE.search(q.text)):
             self.answer_header(d, q, used)
             return d, [], used
-        elif m.clauses:
+        if m.occupations and _SAME_ITEM.search(q.text) and q.context_from:
+            q = replace(q, mentions=replace(m, occupations=(), items=tuple(
+                dict.fromkeys(self.rows_by_occupation[o][0].item for o in m.occupations))))
+            m = q.mentions
+        if m.occupations:
+            return d, self.answer_occupations(d, q, used), used
+        if m.items:
+            return d, self.answer_items(d, q, used), used
+        if specific_topics and not ({"list", "count"} & q.wants):
+            self.answer_topics(d, specific_topics, used)
+            return d, [], used
+        if m.departments:
+            return d, self.answer_departments(d, q, used), used
+        if _MIXED.search(q.text):
+            return d, self.answer_mixed_items(d, used), used
+        if len([b for b in m.batches if b in (BATCH_1, BATCH_2)]) >= 2 and (
+                {"count", "compare"} & q.wants or re.search(r"76|80|为什么|为何", q.text)):
+            self.answer_overview(d, used)
+            return d, [], used
+        if m.batches:
+            return d, self.answer_batches(d, q, used), used
+        if m.clauses:
             self.answer_clauses(d, m.clauses, used)
             return d, [], used
-        elif q.topics:
+        if q.topics:
             self.answer_topics(d, q.topics, used)
             return d, [], used
-        elif "count" in q.wants and _DOMAIN.search(q.text) or re.search(r"附件.*(多少|几)|一共.*项|总共.*项|多少项", q.text):
+        if ("count" in q.wants and _DOMAIN.search(q.text)) or re.search(r"附件.*(多少|几)|一共.*项|总共.*项|多少项", q.text):
             self.answer_overview(d, used)
-            return d, list(self.corpus.annex_rows[:0]), used
-        elif _DOMAIN.search(q.text):
+            return d, [], used
+        if _DOMAIN.search(q.text) and not q.injection:
             self.answer_from_retrieval(d, q, used)
             return d, [], used
-        else:
-            return self.decline(d, "抱歉，这个问题不在这份通知的范围内，我无法回答。"), [], used
-        return d, rows, used
+        return self.decline(d, "抱歉，这个问题不在这份通知的范围内，我无法回答。"), [], used
 
     # ---- composing ---------------------------------------------------------------------------
 
@@ -332,6 +379,9 @@ class GroundedAnswerer:
             d.say(f"「{name}」列在附件第{row.item}项「{row.qualification}」{repeat}，实施部门为{row.departments_text()}，"
                   f"{self.row_fate(row)}。")
             rows += occ_rows
+        if any(r.is_licensed for r in rows):
+            d.say("按通知第二条，与公共安全、人身健康、生命财产安全等密切相关的职业（工种）拟依法调整为准入类职业资格；"
+                  "第六条要求有关单位配合做好相关法律法规制定修订工作。")
         if len(groups) >= 2 and ("compare" in q.wants or "batch" in q.wants or "deadline" in q.wants):
             fates = {self.row_fate(g[1][0]) for g in groups}
             if len(fates) == 1:
@@ -365,6 +415,17 @@ class GroundedAnswerer:
                 parts.append(f"{names}（实施部门：{g[0].departments_text()}；{self.row_fate(g[0])}）")
             distinct = len(dict.fromkeys(r.occupation for r in item_rows))
             d.say(f"附件第{item}项「{item_rows[0].qualification}」包括{distinct}个职业：" + "；".join(parts) + "。")
+            fates = OrderedDict()
+            for r in item_rows:
+                fates.setdefault(r.batch_words, dict.fromkeys([]))[r.occupation] = None
+            if len(fates) > 1:
+                d.say("其中" + "，".join(f"{w}{len(names)}个" for w, names in fates.items()) + "。")
+            for dept in q.mentions.departments:
+                negated = re.search(rf"(不是|不归|不由|除了|非)[^，。？]{{0,4}}{re.escape(dept[:2])}", q.text) or \
+                    re.search(r"不是|不归|不由|除了", q.text)
+                chosen = [r for r in item_rows if (dept in r.departments) != bool(negated)]
+                names = "、".join(f"{r.occupation}（{r.departments_text()}）" for r in chosen) or "没有"
+                d.say(f"其中实施部门{'不包含' if negated else '包含'}{dept}的：{names}。")
             rows += item_rows
         self.cite_rows(d, rows)
         self.cite_batches(d, rows, used)
@@ -409,6 +470,8 @@ class GroundedAnswerer:
         rows: list[AnnexRow] = []
         wants = q.wants
         only_when = "deadline" in wants and not ({"list", "count"} & wants)
+        # The batch sentence of clause 二 is what a batch answer rests on first; the annex items follow.
+        self.cite_batches(d, [r for r in self.corpus.annex_rows if r.batch in q.mentions.batches], used)
         for batch in q.mentions.batches:
             batch_rows = [r for r in self.corpus.annex_rows if r.batch == batch]
             by_item: "OrderedDict[int, list[AnnexRow]]" = OrderedDict()
@@ -422,7 +485,9 @@ class GroundedAnswerer:
                 word = {BATCH_1: "第一批", BATCH_2: "第二批"}[batch]
                 deadline = batch_rows[0].deadline
                 n_items, n_occ = self.batch_numbers(batch)
-                d.say(f"{word}拟于{deadline}退出目录，按通知第二条共{n_items}项职业资格（涉及{n_occ}个职业）。")
+                sentence = next(x for x in self.corpus.clause(2).sentences() if f"{word}退出" in x)
+                d.say(f"{word}拟于{deadline}退出目录，共{n_items}项职业资格（涉及{n_occ}个职业）。"
+                      f"通知第二条原文：「{_clean(sentence)}」")
                 if not only_when:
                     distinct = len(dict.fromkeys(r.occupation for r in batch_rows))
                     dup = f"（其中第25项的重冶金法冶炼工列了两次，不同职业{distinct}个）" if distinct != len(batch_rows) else ""
@@ -435,7 +500,6 @@ class GroundedAnswerer:
             for item, g in by_item.items():
                 d.cite(Citation(source="annex", item=item, label=f"附件第{item}项",
                                 quote="；".join(r.quote() for r in g)))
-        self.cite_batches(d, rows, used)
         return rows
 
     def answer_header(self, d: Draft, q: Interpretation, used: list[str]) -> None:
@@ -469,6 +533,11 @@ class GroundedAnswerer:
             d.say(f"{t.lead}通知{CLAUSE_LABELS[t.clause]}原文：「{_clean(''.join(quote))}」")
             d.cite(Citation(source="notice", clause=t.clause, label=CLAUSE_LABELS[t.clause], quote="".join(quote)))
             used += self.clause_sentence_ids(t.clause, t.sentence_keys)
+            for number, keys in t.also:
+                more = [x for x in self.corpus.clause(number).sentences() if any(k in x for k in keys)]
+                d.say(f"通知{CLAUSE_LABELS[number]}还要求：「{_clean(''.join(more))}」")
+                d.cite(Citation(source="notice", clause=number, label=CLAUSE_LABELS[number], quote="".join(more)))
+                used += self.clause_sentence_ids(number, keys)
 
     def answer_overview(self, d: Draft, used: list[str]) -> None:
         rows = self.corpus.annex_rows
@@ -481,10 +550,42 @@ class GroundedAnswerer:
               f"通知第二条写明：第一批{n1}项职业资格（涉及{o1}个职业）拟于2020年9月30日前退出，"
               f"第二批{n2}项职业资格（涉及{o2}个职业）拟于2020年12月31日前退出；"
               f"另有{len(licensed)}个职业拟依法调整为准入类职业资格。"
-              f"注意：{n1}+{n2}={n1 + n2}项多于附件的{self.max_item}项，是因为有的项同时含第一批和第二批的职业。")
+              f"注意：{n1}+{n2}={n1 + n2}项多于附件的{self.max_item}项。按附件逐行核对，"
+              f"{self.mixed_items_text()}这些项同一项中既有第一批又有第二批的职业，两批各计一次；"
+              f"{self.licensed_only_items_text()}只含拟调整为准入类的职业，不在两批之中。")
         d.cite(self.clause_citation(2, ("第一批退出", "第二批退出")))
         d.cite(Citation(source="notice", clause=None, label=HEADER_LABEL, quote=self.header["annex_title"]))
         used += self.clause_sentence_ids(2, ("第一批退出", "第二批退出")) + ["header-annex_title"]
+
+    def mixed_items(self) -> list[int]:
+        return [i for i in self.corpus.item_numbers()
+                if len({r.batch for r in self.corpus.rows_of_item(i)} & {BATCH_1, BATCH_2}) == 2]
+
+    def mixed_items_text(self) -> str:
+        return "第" + "、".join(str(i) for i in self.mixed_items()) + "项"
+
+    def licensed_only_items_text(self) -> str:
+        items = [i for i in self.corpus.item_numbers() if all(r.is_licensed for r in self.corpus.rows_of_item(i))]
+        return "第" + "、".join(str(i) for i in items) + "项"
+
+    def answer_mixed_items(self, d: Draft, used: list[str]) -> list[AnnexRow]:
+        """Items whose rows fall into different batches (or partly into 准入类)."""
+        rows: list[AnnexRow] = []
+        parts = []
+        for item in self.corpus.item_numbers():
+            item_rows = self.corpus.rows_of_item(item)
+            if len({r.batch for r in item_rows}) < 2:
+                continue
+            groups: "OrderedDict[str, list[str]]" = OrderedDict()
+            for r in item_rows:
+                groups.setdefault(r.batch_words, []).append(r.occupation)
+            parts.append(f"第{item}项 {item_rows[0].qualification}（" + "；".join(
+                f"{w}：{'、'.join(dict.fromkeys(n))}" for w, n in groups.items()) + "）")
+            rows += item_rows
+        d.say(f"附件中有{len(parts)}项的职业分属不同批次，批次要按职业逐行看：" + "；".join(parts) + "。")
+        self.cite_rows(d, rows)
+        self.cite_batches(d, rows, used)
+        return rows
 
     def answer_from_retrieval(self, d: Draft, q: Interpretation, used: list[str]) -> None:
         """A question in the notice's own words that no rule recognised: quote the best clause sentences."""

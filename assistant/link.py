@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jieba
+import jieba.posseg as pseg
 from pypinyin import lazy_pinyin
 
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
@@ -22,8 +23,9 @@ NO_BATCH = "none"  # a batch the notice does not have (第三批 …)
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d{1,3}|[零一二两三四五六七八九十百]{1,4})"
-_ITEM_REF = re.compile(rf"(?:附件\s*)?(?:第\s*{_NUM}\s*项|序号\s*(?:为|是)?\s*{_NUM}|附件\s*{_NUM}(?!\s*[年月日条批个]))")
+_ITEM_REF = re.compile(rf"(?:附件\s*)?(?:第\s*{_NUM}\s*项|序号\s*(?:为|是)?\s*{_NUM}|附件\s*(\d{{1,3}})(?!\s*[年月日条批个\d]))")
 _CLAUSE_REF = re.compile(rf"第\s*{_NUM}\s*(?:条|款|部分|点)")
+_OPENING_REF = re.compile(r"开头|开篇|第一段|首段|导语|前言|引言")
 _BATCH_REF = re.compile(
     rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)\s*batch)", re.I
 )
@@ -104,6 +106,17 @@ class Lexicon:
             lex.add(lex.items, row.qualification, row.item)
             for dept in row.departments:
                 lex.add(lex.departments, dept, dept)
+                short = re.sub(r"^(中华全国|中国|国家)", "", dept)
+                if short != dept and len(short) >= 4:
+                    lex.add(lex.departments, short, dept)
+        # What people call an occupation without its suffix (评茶员 → 评茶, 沼气工 → 沼气), unless the stem is
+        # an ordinary word of the notice body or another occupation's name.
+        body = "".join(c.text for c in corpus.clauses)
+        names = {r.occupation for r in corpus.annex_rows}
+        for name in names:
+            stem = re.sub(r"(工|员|师)$", "", re.sub(r"[（(][^）)]*[）)]\s*", "", name))
+            if stem != name and len(stem) >= 2 and stem not in body and stem not in names:
+                lex.add(lex.occupations, stem, name)
         if aliases_path and aliases_path.exists():
             known_occ = {r.occupation for r in corpus.annex_rows}
             known_dept = {d for r in corpus.annex_rows for d in r.departments}
@@ -144,6 +157,7 @@ class EntityLinker:
             (f, lazy_pinyin(f)) for f in self.lexicon.occupations if re.fullmatch(r"[\u4e00-\u9fff]{2,}", f)
         ]
         self._item_count = max(corpus.item_numbers())
+        self._exact_names = {_fold(r.occupation) for r in corpus.annex_rows}
 
     def run(self, question: str) -> Mentions:
         text = _fold(question)
@@ -151,11 +165,17 @@ class EntityLinker:
         items: list[tuple[int, int]] = []
         departments: list[tuple[int, str]] = []
         taken = [False] * len(text)
+        # Words that look like occupation names; a shorter form inside one of them (消防 in 消防设施操作员) is not
+        # a mention of that occupation.
+        unknown = self._unknown_names(question)
         for form, kind in self._forms:
             start = text.find(form)
             while start != -1:
                 end = start + len(form)
-                if not any(taken[start:end]):
+                inside_other = kind == "occupation" and form not in self._exact_names and any(
+                    form in word and len(word.split(form, 1)[1]) >= 2 and word not in self.lexicon.occupations
+                    for word in unknown)
+                if not any(taken[start:end]) and not inside_other:
                     for i in range(start, end):
                         taken[i] = True
                     if kind == "occupation":
@@ -172,15 +192,18 @@ class EntityLinker:
                 items.append((m.start(), n))
         fuzzy: list[tuple[str, str]] = []
         if not (occupations or items or departments):
-            fuzzy = self._fuzzy(masked)
+            fuzzy = [(typed, name) for typed, name in self._fuzzy(masked)
+                     if not unknown or any(typed in word or word in typed for word in unknown)]
             occupations += [(0, name) for _, name in fuzzy]
         return Mentions(
             occupations=_ordered(occupations),
             items=_ordered(items),
             departments=_ordered(departments),
             batches=self._batches(masked),
-            clauses=tuple(n for m in _CLAUSE_REF.finditer(masked) if (n := chinese_number(m.group(1))) is not None),
-            unknown_names=() if occupations or items else self._unknown_names(question),
+            clauses=tuple(n for m in _CLAUSE_REF.finditer(masked) if (n := chinese_number(m.group(1))) is not None)
+            + ((0,) if _OPENING_REF.search(masked) else ()),
+            unknown_names=() if occupations or items else tuple(
+                w for w in unknown if not any(typed in w or w in typed for typed, _ in fuzzy)),
             fuzzy=tuple(fuzzy),
         )
 
@@ -204,14 +227,20 @@ class EntityLinker:
         syllables = lazy_pinyin(text)
         if len(syllables) != len(text):  # pinyin merges non-Chinese runs; fall back to per-character
             syllables = [lazy_pinyin(ch)[0] if ch.strip() else ch for ch in text]
+        starts, pos = set(), 0
+        for token in jieba.lcut(text):
+            starts.add(pos)
+            pos += len(token)
         hits: dict[str, str] = {}
         for form, form_py in sorted(self._pinyin_forms, key=lambda x: -len(x[0])):
             n = len(form)
             for i in range(len(text) - n + 1):
                 window = text[i : i + n]
+                if i not in starts or window == form:  # an exact occurrence was left out on purpose
+                    continue
                 same_sound = syllables[i : i + n] == form_py
                 same_chars = sum(a == b for a, b in zip(window, form))
-                if (same_sound and (n >= 3 or same_chars >= 1)) or (n >= 4 and same_chars >= n - 1):
+                if (same_sound and (n >= 3 or same_chars >= 1)) or (n >= 5 and same_chars >= n - 1):
                     if window not in hits and not any(window in w or w in window for w in hits):
                         hits[window] = form
         result = []
@@ -223,7 +252,7 @@ class EntityLinker:
     def _unknown_names(self, question: str) -> tuple[str, ...]:
         """Occupation- or certificate-like words the annex does not have (焊工, 心理咨询师, 教师资格 …)."""
         text = _fold(question)
-        candidates = [m.group(1) for m in _CERT_WORD.finditer(text)]
+        candidates = [m.group(1) for m in _CERT_WORD.finditer(text) if _ends_in_noun(m.group(1))]
         candidates += [m.group(1) for m in _NAME_BEFORE.finditer(text)]
         candidates += [w for w in jieba.lcut(text) if _OCCUPATION_SUFFIX.match(w)]
         names: list[str] = []
@@ -237,6 +266,15 @@ class EntityLinker:
             if len(word) >= 2 and word not in _GENERIC and not any(word in n for n in names):
                 names = [n for n in names if n not in word] + [word]
         return tuple(names)
+
+
+def _ends_in_noun(text: str) -> bool:
+    """Certificate names are nouns (jieba tags 会计 and 驾驶 as verbs, so a two-character verb counts too)."""
+    words = list(pseg.lcut(text))
+    if not words:
+        return False
+    last = words[-1]
+    return last.flag.startswith("n") or (last.flag == "v" and len(last.word) >= 2)
 
 
 def _ordered(found: list[tuple[int, object]]) -> tuple:

@@ -1,0 +1,345 @@
+"""One process serves everything: the HTTP API (/api/…, /healthz, /docs), the widget (/widget), its demo page
+(/widget-demo) and the chat (/). All of it wraps the library API: `Assistant.ask` / `Assistant.stream`."""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from collections.abc import Iterator
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.sse import format_sse_event
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .assistant import Assistant, __version__, as_turns
+from .config import Config
+from .feedback import MAX_COMMENT_CHARS, FeedbackStore
+from .normalize import MAX_QUESTION_CHARS, InputError, validate_question
+from .records import Answer, Citation, StreamEvent, Turn
+
+log = logging.getLogger(__name__)
+
+MAX_HISTORY_TURNS = 50
+MAX_BODY_BYTES = 256 * 1024
+WIDGET_PATH = "/widget"
+
+
+# ---- request and response bodies (they also make the OpenAPI page at /docs) ----------------------------
+
+class AskRequest(BaseModel):
+    """A question, with the conversation so far for follow-ups ("那它的实施部门呢？")."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"question": "电工证什么时候退出目录？"},
+        {"question": "那它的实施部门呢？", "id": "q2", "history": [
+            {"role": "user", "content": "电工证什么时候退出目录？"},
+            {"role": "assistant", "content": "「电工」列在附件第1项……属于第二批，拟于2020年12月31日前退出目录。"}]},
+    ]})
+
+    question: str = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
+                                description="earlier turns, oldest first")
+    id: str | int | None = Field(default=None, description="echoed back in the answer")
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class FeedbackRequest(BaseModel):
+    """A rating of one answer, as the API returned it."""
+
+    rating: Literal["up", "down"]
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    answer: str = Field(min_length=1, max_length=20000)
+    citations: list[Citation] = Field(default_factory=list, max_length=100)
+    comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
+    id: str | int | None = None
+    mode: Literal["offline", "llm"] | None = None
+
+
+class FeedbackCreated(BaseModel):
+    feedback_id: int
+
+
+ERRORS = {400: {"model": ErrorBody, "description": "the request body is not JSON"},
+          413: {"model": ErrorBody, "description": "the request body is too large"},
+          422: {"model": ErrorBody, "description": "a field is missing, has the wrong type or an invalid value"},
+          500: {"model": ErrorBody, "description": "internal error (details are only in the server log)"}}
+SSE_RESPONSE = {
+    "description": "`text/event-stream`: `event: token` / `data: {\"text\": …}` deltas, then one `event: answer` "
+                   "with the Answer JSON; `event: error` / `data: {\"error\": …}` if the answer fails part-way.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+API_ENDPOINTS = {"/api/ask": "POST", "/api/ask/stream": "POST", "/api/feedback": "POST"}
+
+
+# ---- errors as {"error": "..."} --------------------------------------------------------------------
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _where(loc: tuple) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def describe_validation_error(errors: list[dict]) -> tuple[int, str]:
+    """FastAPI/pydantic errors → (status, one readable sentence)."""
+    if not errors:
+        return 422, "invalid request"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return 400, "request body is not valid JSON"
+    loc = tuple(first.get("loc", ()))
+    if loc in (("body",), ()) and first.get("type") in ("missing", "model_attributes_type", "dict_type"):
+        return 422, "request body must be a JSON object"
+    where = _where(loc)
+    msg = first.get("msg", "is invalid")
+    if first.get("type") == "string_type":
+        msg = "must be a string"
+    elif first.get("type") == "missing":
+        msg = "is required"
+    elif first.get("type") == "too_long" and where == "history":
+        msg = f"has more than {MAX_HISTORY_TURNS} turns"
+    elif first.get("type") == "literal_error" and where.endswith(".role"):
+        msg = "must be 'user' or 'assistant'"
+    elif first.get("type") in ("model_type", "model_attributes_type") and where.startswith("history["):
+        msg = "must be an object {\"role\": \"user\"|\"assistant\", \"content\": str}"
+    elif first.get("type") == "list_type":
+        msg = "must be a list"
+    return 422, f"{where or 'request'}: {msg}"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        status, message = describe_validation_error(list(exc.errors()))
+        return _error(status, message)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError):
+        return _error(422, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal error: the assistant could not answer; the server log has the details")
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: POST bodies to /api/… larger than `limit` bytes get a 413 JSON error.
+
+    The (small) body is read up front and replayed, so chunked uploads are bounded too. Pure ASGI rather than
+    @app.middleware("http"), which would also sit in front of Gradio's streaming routes."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        too_large = _error(413, f"request body is larger than {self.limit // 1024} KiB")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await too_large(scope, receive, send)
+                return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+# ---- SSE -------------------------------------------------------------------------------------------
+
+def _sse(event: str, data: dict) -> bytes:
+    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
+
+
+def _sse_stream(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[bytes]:
+    """`token` {"text"} events, then one `answer` event with Answer.to_dict(); `error` {"error"} on a failure."""
+    events = iter([first])
+    sent_answer = False
+    try:
+        for source in (events, rest):
+            for ev in source:
+                if ev.kind == "token":
+                    yield _sse("token", {"text": ev.text})
+                elif ev.kind == "answer" and ev.answer is not None:
+                    yield _sse("answer", ev.answer.to_dict())
+                    sent_answer = True
+                elif ev.kind == "notice":
+                    yield _sse("notice", {"text": ev.text})
+        if not sent_answer:
+            yield _sse("error", {"error": "internal error: the answer stream ended without an answer"})
+    except Exception:
+        log.exception("streaming an answer failed")
+        yield _sse("error", {"error": "internal error: the assistant could not finish the answer"})
+
+
+# ---- the app ---------------------------------------------------------------------------------------
+
+def _ui_file(name: str) -> str:
+    return resources.files("ui").joinpath(name).read_text(encoding="utf-8")
+
+
+def _versions() -> dict[str, str]:
+    import fastapi
+    import gradio
+
+    return {"assistant": __version__, "python": platform.python_version(), "fastapi": fastapi.__version__,
+            "gradio": gradio.__version__}
+
+
+def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: FeedbackStore | None = None) -> FastAPI:
+    """The whole service around one loaded Assistant. `mount_ui=False` gives the HTTP API alone."""
+    config: Config = assistant.config
+    app = FastAPI(
+        title="人社厅发〔2020〕80号 政策问答 HTTP API",
+        version=__version__,
+        description="Answers questions on 人社厅发〔2020〕80号 and its annex, each with the clauses and annex rows "
+                    "it rests on. The chat is at `/`, the embeddable widget at `/widget`.",
+        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+    )
+    _install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    if config.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    store = feedback
+    if store is None:
+        try:
+            store = FeedbackStore(config.feedback_db)
+        except Exception:
+            log.exception("feedback store at %s unavailable; ratings are not stored", config.feedback_db)
+    app.state.assistant = assistant
+    app.state.feedback = store
+
+    @app.post("/api/ask", response_model=Answer, response_model_exclude_none=False, responses=ERRORS,
+              summary="Answer one question", tags=["answers"])
+    def ask(request: AskRequest) -> JSONResponse:
+        """The answer with its citations: the same JSON as `assistant ask --json`."""
+        validate_question(request.question)
+        answer = assistant.ask(request.question, request.history, id=request.id)
+        return JSONResponse(answer.to_dict())
+
+    @app.post("/api/ask/stream", responses={200: SSE_RESPONSE, **ERRORS},
+              summary="Answer one question as server-sent events", tags=["answers"])
+    def ask_stream(request: AskRequest) -> StreamingResponse:
+        """`event: token` with `{"text"}` deltas, then one `event: answer` with the same JSON as `/api/ask`;
+        `event: error` with `{"error"}` if the answer fails part-way. Bad requests get a 4xx JSON error instead."""
+        validate_question(request.question)
+        events = assistant.stream(request.question, request.history, id=request.id)
+        first = next(events, None)  # runs the grounding now: its errors become a 4xx/5xx, not a broken stream
+        if first is None:
+            raise RuntimeError("the assistant produced no stream events")
+        return StreamingResponse(_sse_stream(first, events), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/feedback", status_code=201, response_model=FeedbackCreated, responses=ERRORS,
+              summary="Rate an answer", tags=["feedback"])
+    def post_feedback(request: FeedbackRequest) -> FeedbackCreated:
+        """👍 (`up`) or 👎 (`down`) on an answer, with an optional comment; stored with the answer and its citations."""
+        if store is None:
+            raise StarletteHTTPException(503, "feedback storage is not available")
+        row_id = store.add(question=request.question, answer=request.answer, rating=request.rating,
+                           citations=request.citations, comment=request.comment, answer_id=request.id,
+                           mode=request.mode, channel="api")
+        return FeedbackCreated(feedback_id=row_id)
+
+    @app.get("/healthz", summary="Readiness", tags=["service"])
+    def healthz() -> dict[str, Any]:
+        """Ready when the index is loaded: corpus and index sizes, embedding model, LLM settings, versions."""
+        health = assistant.health()
+        llm = dict(health.get("llm", {}))
+        llm["configured"] = bool(llm.get("enabled") and llm.get("model") and llm.get("base_url"))
+        index = health.get("index", {})
+        ready = index.get("documents", 0) > 0 and health.get("corpus", {}).get("annex_rows", 0) > 0
+        return {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
+                "feedback": {"enabled": store is not None}, "versions": _versions()}
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_script() -> Response:
+        """The one-line embed: a floating button that opens /widget/ in a panel (docs/widget.md)."""
+        return Response(_ui_file("static/widget.js"), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/widget-demo", response_class=HTMLResponse, include_in_schema=False)
+    def widget_demo() -> HTMLResponse:
+        """A stand-in customer page that embeds the widget with widget.js."""
+        return HTMLResponse(_ui_file("widget_demo.html"))
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
+                   include_in_schema=False)
+    def api_fallback(rest: str, request: Request) -> JSONResponse:
+        # Keeps unknown /api/… paths and wrong methods away from the UI mounted at "/".
+        path = f"/api/{rest}"
+        if path in API_ENDPOINTS:
+            return JSONResponse({"error": f"{request.method} is not allowed here; use {API_ENDPOINTS[path]}"},
+                                status_code=405, headers={"Allow": API_ENDPOINTS[path]})
+        return _error(404, f"no such API endpoint: {path}")
+
+    if mount_ui:
+        _mount_ui(app, assistant, config, store)
+    return app
+
+
+def _mount_ui(app: FastAPI, assistant: Assistant, config: Config, store: FeedbackStore | None) -> None:
+    import gradio as gr
+
+    from ui.app import build_chat, build_widget, mount_kwargs
+
+    @app.get(WIDGET_PATH, include_in_schema=False)
+    def widget_slash() -> RedirectResponse:
+        # Gradio serves the mounted page at "/widget/"; its relative asset URLs need the slash.
+        return RedirectResponse(WIDGET_PATH + "/", status_code=307)
+
+    # Order matters: the more specific mount first, "/" last (it matches everything not matched before).
+    gr.mount_gradio_app(app, build_widget(assistant, config, store), path=WIDGET_PATH,
+                        **mount_kwargs(widget=True))
+    gr.mount_gradio_app(app, build_chat(assistant, config, store), path="/", **mount_kwargs(widget=False))
+
+
+def serve(config: Config) -> None:
+    """Load the Assistant (building a missing index) and serve everything on config.host:config.port."""
+    import uvicorn
+
+    assistant = Assistant.load(config)
+    app = create_app(assistant)
+    log.warning("serving on http://%s:%s/ (API docs at /docs, widget at %s)", config.host, config.port, WIDGET_PATH)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", proxy_headers=True,
+                timeout_graceful_shutdown=5)
