@@ -29,6 +29,11 @@ _OPENING_REF = re.compile(r"开头|开篇|第一段|首段|导语|前言|引言"
 _BATCH_REF = re.compile(
     rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)\s*batch)", re.I
 )
+# A batch named by its deadline (clause 二): 9月30日前 is the first, 12月31日前 the second.
+_DEADLINE_REF = [
+    (re.compile(r"(9|九)月\s*(30|三十)\s*[日号]?|(9|九)月底"), BATCH_1),
+    (re.compile(r"(12|十二)月\s*(31|三十一)\s*[日号]?|(12|十二)月底"), BATCH_2),
+]
 _LICENSED_REF = re.compile(r"准入类|准入")
 # Words that end like an occupation but name none: never reported as "absent from the annex".
 _GENERIC = set(
@@ -38,7 +43,7 @@ _GENERIC = set(
 )
 _FILLER = set(
     "职业 技能 等级 这个 那个 什么 我 我的 你 请问 问 想 知道 现在 以后 之前 以前 原来 手里 手上 已经 考 考的 拿 拿到 "
-    "问下 问一下 一下 下 想问 咨询 打听 有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
+    "听说 听 说 觉得 认为 发现 看到 考取 取得 申请 办理 领取 领 办 查 补 换 问下 问一下 一下 下 想问 咨询 打听 有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
     "水平 评价 国家 准入类 退出 目录 取消".split()
 )
 _OCCUPATION_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,7}(?:工|师|员|士)$")
@@ -218,6 +223,9 @@ class EntityLinker:
             else:
                 n = chinese_number(next(g for g in m.groups() if g))
             found.append({1: BATCH_1, 2: BATCH_2}.get(n, NO_BATCH))
+        for rx, batch in _DEADLINE_REF:
+            if rx.search(text):
+                found.append(batch)
         if _LICENSED_REF.search(text):
             found.append(BATCH_LICENSED)
         return tuple(dict.fromkeys(found))

@@ -124,3 +124,55 @@ def test_answer_json_contract(ask):
     assert data["citations"][0] == {"source": "annex", "clause": None, "item": 1, "label": "附件第1项",
                                     "quote": "1 机械设备修理人员 电工 应急管理部、人力资源和社会保障部 2"}
     assert data["citations"][1]["source"] == "notice" and data["citations"][1]["clause"] == 2
+
+
+def test_a_batch_named_by_its_deadline(ask):
+    a = ask("2020年9月30号前退出的有哪些职业")
+    assert a.answered and "第一批" in a.answer and "美容师" in a.answer
+
+
+def test_items_that_mix_batches_are_listed(ask):
+    a = ask("哪些项里面的职业分属不同批次？")
+    for item in (8, 21, 38, 52, 58, 66):
+        assert f"第{item}项" in a.answer
+    assert "附件第21项" in labels(a)
+
+
+def test_why_fourteen_plus_sixty_six_is_not_seventy_six(ask):
+    a = ask("第一批14项加第二批66项是80项，为什么附件只有76项？")
+    assert "76" in a.answer and "既有第一批又有第二批" in a.answer and "第二条" in labels(a)
+
+
+def test_a_shorter_name_inside_an_unknown_occupation_is_not_a_mention(ask):
+    a = ask("消防设施操作员是第几批？")
+    assert not a.answered and "消防设施操作员" in a.answer
+
+
+def test_other_years_and_practical_matters_are_declined(ask):
+    assert not ask("2021年还有哪些职业资格要退出目录？").answered
+    assert not ask("职业技能等级证书报名费多少钱？").answered
+    a = ask("电工证网上怎么查真伪？")
+    assert not a.answered and "没有涉及" in a.answer
+
+
+def test_english_words_are_understood(ask):
+    a = ask("electrician 证 batch 几？")
+    assert a.answered and "第二批" in a.answer and "附件第1项" in labels(a)
+    assert "人社厅发〔2020〕80号" in ask("这个 notice 的 document number 是多少").answer
+
+
+def test_follow_up_narrowing_an_earlier_list(ask):
+    history = [{"role": "user", "content": "附件第47项有哪些职业？"}]
+    a = ask("其中哪个不是中国轻工业联合会负责的？", history)
+    assert "评茶员" in a.answer and "中华全国供销合作总社" in a.answer
+
+
+def test_same_item_follow_up(ask):
+    history = [{"role": "user", "content": "保安员是第几批退出？"}]
+    a = ask("同一项里还有哪个也是这样？", history)
+    assert "安检员" in a.answer and labels(a)[0] == "附件第66项"
+
+
+def test_question_about_the_opening_paragraph(ask):
+    a = ask("通知开头说要促进什么？")
+    assert "促进就业创业" in a.answer and labels(a) == ["开头"]
