@@ -35,7 +35,7 @@ _WANTS = {
     "compare": r"一样|相同|区别|不同|同一批|比较|哪个早|哪个先|哪个晚|差别|vs|对比|一致",
     "validity": r"有用|有效|作废|还能用|失效|管用|白考|作数|认可|承认|没用|废了|还算|还认|还灵",
     "future": r"以后|今后|将来|取消后|退出后|之后|还能考|怎么考|还考|等级证书|等级认定|社会化|谁来",
-    "exam": r"报名|报了|考试|鉴定考试|退费|退钱|考完|考过",
+    "exam": r"报名|报了|考试|鉴定考试|退费|退钱|考完|考过|考了|还没发|没拿到|没领到",
     "students": r"学生|学校|院校|学徒|学员|在读|毕业|结业|招生",
     "withdrawn": r"退出|取消|没了|还有吗|还在|保留|撤销|废止|还有用",
 }
@@ -57,13 +57,10 @@ _HEADER_FACTS = [
     ("issuer", r"发文机关|谁发的|谁发布|哪个部门发(的|布)|哪个单位发(的|布)|谁印发|发文单位|发布单位|发文部门|谁下发|哪里发的|谁出的|发的还是|是谁发|谁发|办公厅发|国务院发|发文的是|issued by|who issued"),
     ("recipients", r"主送|发给谁|发给哪|下发给|下发到|送达|面向哪些|发给了|发给|部队|军队|军委|兵团|哪些单位|recipient"),
     ("disclosure", r"公开|保密|密级|内部文件"),
+    ("annex_title", r"附件(的)?(名称|标题|名字|叫什么|是什么|是啥|讲什么)|有附件|有没有附件|附件有"),
     ("title", r"标题|全称|文件名|叫什么|名称是什么|题目是|什么文件|哪个文件"),
 ]
 _HEADER_RE = [(k, re.compile(v)) for k, v in _HEADER_FACTS]
-_HEADER_WORDS = {
-    "doc_number": "文号", "issue_date": "印发日期", "contact": "联系单位", "issuer": "发文机关",
-    "recipients": "主送单位", "disclosure": "公开属性", "title": "标题",
-}
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ TOPICS = [
         r"(证|证书)[^。？]{0,10}(有效|作废|有用|还能用|失效|管用|作数|认可|承认|没用|废|还算)|"
         r"(有效|作废|失效|白考)"), 4, ("继续有效",),
         "退出目录前已经发放的职业资格证书继续有效。"),
-    Topic("exam", re.compile(r"exam|registration|refund|报名|考试公告|鉴定考试|已报|报了|退费|退钱|退回|费用|考完|考过|考试|鉴定公告"), 3,
+    Topic("exam", re.compile(r"exam|registration|refund|考了|还没发|没发证|没拿到|没领到|报名|考试公告|鉴定考试|已报|报了|退费|退钱|退回|费用|考完|考过|考试|鉴定公告"), 3,
           ("鉴定考试公告", "已组织完成鉴定考试"),
           "已发布鉴定考试公告或已受理报名的，可按考生意愿继续考试或退费；已考完的，做好证书发放。"),
     Topic("students", re.compile(r"student|apprentice|school|学生|学校|院校|学徒|学员|在读|毕业|结业|招生|培养计划"), 3, ("职业院校",),
@@ -190,6 +187,8 @@ class GroundedAnswerer:
         has_subject = mentions.has_subject()
         topics = tuple(t for t in TOPICS if t.pattern.search(text))
         header = tuple(k for k, rx in _HEADER_RE if rx.search(text))
+        if "annex_title" in header:
+            header = tuple(h for h in header if h != "title")
         if (has_subject or mentions.batches) and not _ABOUT_NOTICE.search(text):
             header = tuple(h for h in header if h not in ("title", "disclosure", "issuer"))
         return Interpretation(
@@ -316,7 +315,7 @@ class GroundedAnswerer:
         if q.topics:
             self.answer_topics(d, q.topics, used)
             return d, [], used
-        if ("count" in q.wants and _DOMAIN.search(q.text)) or re.search(r"附件.*(多少|几)|一共.*项|总共.*项|多少项", q.text):
+        if ("count" in q.wants and (_DOMAIN.search(q.text) or re.search(r"职业|项|退出|取消|证", q.text))) or re.search(r"附件.*(多少|几)|一共.*项|总共.*项|多少项", q.text):
             self.answer_overview(d, used)
             return d, [], used
         if _DOMAIN.search(q.text) and not q.injection:
@@ -379,6 +378,8 @@ class GroundedAnswerer:
             d.say(f"「{name}」列在附件第{row.item}项「{row.qualification}」{repeat}，实施部门为{row.departments_text()}，"
                   f"{self.row_fate(row)}。")
             rows += occ_rows
+        if "category" in q.wants and not any(r.is_licensed for r in rows):
+            d.say(f"附件《{self.corpus.header.annex_title}》所列的都是水平评价类技能人员职业资格。")
         if any(r.is_licensed for r in rows):
             d.say("按通知第二条，与公共安全、人身健康、生命财产安全等密切相关的职业（工种）拟依法调整为准入类职业资格；"
                   "第六条要求有关单位配合做好相关法律法规制定修订工作。")
@@ -512,6 +513,7 @@ class GroundedAnswerer:
             "recipients": f"通知的主送单位是：{h.recipients}。",
             "disclosure": f"通知注明“此件{h.disclosure}”，即主动公开。",
             "title": f"通知的标题是《{h.title}》，文号{h.doc_number}。",
+            "annex_title": f"通知有一个附件：《{h.annex_title}》（水平评价类{self.max_item}项），逐项列出职业资格名称、职业（工种）、实施部门和退出批次。",
         }
         for fact in q.header_facts:
             d.say(values[fact])
