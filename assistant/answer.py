@@ -42,7 +42,7 @@ _WANTS = {
 _WANTS_RE = {k: re.compile(v, re.I) for k, v in _WANTS.items()}
 # Things about an occupation the notice says nothing of.
 _UNSUPPORTED = re.compile(
-    r"工资|薪资|薪水|收入|待遇|赚|报名费|多少钱|费用多少|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|怎么报名|培训班|"
+    r"工资|薪资|薪水|收入|待遇|赚|多少钱|费用多少|收费标准|哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|怎么报名|培训班|"
     r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证|在哪.{0,2}(考|报|办|查|领)|哪里.{0,2}(考|报|办|查|领)"
 )
 _INJECTION = re.compile(
@@ -55,7 +55,7 @@ _HEADER_FACTS = [
     ("issue_date", r"(印发|发布|发文|下发|出台|颁布|发出)(的)?(时间|日期|日子)|(哪天|哪一天|什么时候|何时|哪年|几月|几号|啥时候)(印发|发布|发文|下发|出台|颁布|发的)|印发日期|成文日期|issue date|issued on|date of issue"),
     ("contact", r"联系单位|联系谁|联系哪|咨询哪|哪个司|找谁|联系部门|联系方式|问谁|联系人|contact"),
     ("issuer", r"发文机关|谁发的|谁发布|哪个部门发(的|布)|哪个单位发(的|布)|谁印发|发文单位|发布单位|发文部门|谁下发|哪里发的|谁出的|发的还是|是谁发|谁发|办公厅发|国务院发|发文的是|issued by|who issued"),
-    ("recipients", r"主送|发给谁|发给哪|下发给|下发到|送达|面向哪些|发给了|发给|部队|军队|军委|兵团|哪些单位|recipient"),
+    ("recipients", r"主送|发给谁|发给哪|下发给|下发到|送达|面向哪些|发给了(谁|哪)|(通知|文件).{0,6}发给|部队|军队|军委|兵团|哪些单位|recipient"),
     ("disclosure", r"公开|保密|密级|内部文件"),
     ("annex_title", r"附件(的)?(名称|标题|名字|叫什么|是什么|是啥|讲什么)|有附件|有没有附件|附件有"),
     ("title", r"标题|全称|文件名|叫什么|名称是什么|题目是|什么文件|哪个文件"),
@@ -88,21 +88,21 @@ TOPICS = [
     Topic("students", re.compile(r"student|apprentice|school|学生|学校|院校|学徒|学员|在读|毕业|结业|招生|培养计划"), 3, ("职业院校",),
           "按职业资格证书培养计划招生的职业院校（含技工院校）学生和企业新型学徒，支持其执行培养培训计划，结业时能取得相应职业资格证书或职业技能等级证书。"),
     Topic("future", re.compile(
-        r"who (issues|certif)|issue.{0,20}certificate|certificate.{0,20}after|以后|今后|将来|谁来|谁发|谁认定|谁评|怎么评|"
+        r"who (issues|certif)|issue.{0,20}certificate|certificate.{0,20}after|以后|今后|将来|谁来|谁发|谁认定|谁评|"
         r"等级认定|等级证书|社会化|用人单位|评价组织|自主评价|取代|替代|代替|还能考|怎么考|还考|"
         r"企业.{0,8}(评|认定|发证)|自主|自己评|自己认定|试点|遴选|培训评价组织|政府.{0,6}(认定|发证)"),
           1, ("由用人单位",), "退出目录后，改为社会化职业技能等级认定。", quote_from="将水平评价类技能人员职业资格分批有序退出目录",
           also=((5, ("试点", "自主评价")),)),
     Topic("centres", re.compile(r"assessment cent|鉴定中心|鉴定站|鉴定所|鉴定机构"), 6, ("鉴定中心",),
           "关于职业技能鉴定中心，通知第六条要求："),
-    Topic("management", re.compile(r"违规|突击|严禁|鉴定质量|证书管理|乱发|滥发"), 4, ("规范实施", "严格职业资格证书发放"),
+    Topic("management", re.compile(r"违规|突击|严禁|鉴定质量|证书管理|乱发|滥发|纪律|发证.{0,4}要求|发放.{0,4}要求|证书发放"), 4, ("规范实施", "严格职业资格证书发放"),
           "关于证书管理，通知第四条要求："),
     Topic("why", re.compile(r"为什么|为何|意义|目的|原因|好处|why|初衷|干嘛要|为啥"), 1, ("重要意义", "一场革命", "有利于"),
           "通知第一条说明了取消水平评价类技能人员职业资格、推行社会化职业技能等级认定的意义："),
     Topic("background", re.compile(r"国务院|常务会议|2019|谁决定|依据|背景|由来"), 0, ("国务院常务会议决定",),
           "通知开头说明了背景："),
     Topic("schedule", re.compile(
-        r"分几批|几批|分批|时间安排|什么时候.{0,3}完成|何时.{0,3}完成|完成时间|完成期限|年底前|进度|时间表|什么时候退出|何时退出|什么时候取消|啥时候|退出时间|哪年|timeline|schedule"),
+        r"分几批|几批|分批|时间安排|(什么时候|何时|什么时间|哪天|多久).{0,6}完成|完成.{0,4}(时间|期限|时限)|年底前|进度|时间表|什么时候退出|何时退出|什么时候取消|啥时候|退出时间|哪年|timeline|schedule"),
           2, ("拟分批", "第一批退出", "第二批退出", "年底前完成"),
           "按通知第二条，水平评价类技能人员职业资格在2020年年底前分两批退出目录："),
     Topic("law", re.compile(r"法律|法规|立法|依法|准入类是什么|什么是准入"), 6, ("法律法规",),
@@ -110,6 +110,7 @@ TOPICS = [
     Topic("summary", re.compile(r"主要内容|讲了什么|说了什么|讲的什么|讲什么|说什么|是什么意思|概括|总结|核心|要点|关于什么"), 0,
           ("分步取消",), "这份通知是关于水平评价类技能人员职业资格分批退出国家职业资格目录的安排。"),
 ]
+_PROMPT_LEAK = re.compile(r"系统提示|提示词|system prompt|你的指令|你的规则|内部指令|prompt", re.I)
 _SPECIFIC_TOPICS = {"validity", "exam", "students", "future", "centres", "management", "law"}
 _ABOUT_NOTICE = re.compile(r"通知|文件|这份|本文|此文|文号|发文|印发|notice|document")
 _SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一项里|这项")
@@ -218,6 +219,13 @@ class GroundedAnswerer:
                 items = pm.items or tuple(dict.fromkeys(self.rows_by_occupation[o][0].item for o in pm.occupations))
                 return replace(current, mentions=replace(m, items=items, batches=m.batches or pm.batches),
                                context_from=earlier)
+            if needs_subject and (pm.occupations or pm.items):
+                # 森林的那个呢？ after 消防员: a part of another name in the same item picks that occupation.
+                items = set(pm.items) | {self.rows_by_occupation[o][0].item for o in pm.occupations}
+                neighbours = {r.occupation for r in self.corpus.annex_rows if r.item in items} - set(pm.occupations)
+                picked = self.linker.by_name_parts(current.text, among=neighbours) if neighbours else None
+                if picked:
+                    return replace(current, mentions=replace(m, occupations=(picked[1],)), context_from=earlier)
             if needs_subject and (pm.has_subject() or pm.batches):
                 return replace(current, mentions=replace(
                     m, occupations=pm.occupations, items=pm.items, departments=pm.departments,
@@ -274,7 +282,7 @@ class GroundedAnswerer:
                                 "另有7个职业拟依法调整为准入类职业资格；通知中没有第三批或其他批次。")
             d.cite(self.clause_citation(2, ("第一批退出", "第二批退出")))
             return d, [], used
-        if q.injection and not q.has_anchor():
+        if q.injection and (not q.has_anchor() or _PROMPT_LEAK.search(q.text)):
             return self.decline(d, "我只能依据通知原文回答问题，不能改变回答规则。"), [], used
         if m.unknown_names and not (m.occupations or m.items):
             names = "、".join(f"「{n}」" for n in m.unknown_names[:3])
@@ -297,7 +305,7 @@ class GroundedAnswerer:
         if m.items:
             return d, self.answer_items(d, q, used), used
         if specific_topics and not ({"list", "count"} & q.wants):
-            self.answer_topics(d, specific_topics, used)
+            self.answer_topics(d, specific_topics + tuple(t for t in q.topics if t not in specific_topics), used)
             return d, [], used
         if m.departments:
             return d, self.answer_departments(d, q, used), used
@@ -315,7 +323,7 @@ class GroundedAnswerer:
         if q.topics:
             self.answer_topics(d, q.topics, used)
             return d, [], used
-        if ("count" in q.wants and (_DOMAIN.search(q.text) or re.search(r"职业|项|退出|取消|证", q.text))) or re.search(r"附件.*(多少|几)|一共.*项|总共.*项|多少项", q.text):
+        if ("count" in q.wants and (_DOMAIN.search(q.text) or re.search(r"职业|几项|多少项|退出|取消|证书|工种", q.text))) or re.search(r"附件.*(多少|几)|一共.*项|总共.*项|多少项", q.text):
             self.answer_overview(d, used)
             return d, [], used
         if _DOMAIN.search(q.text) and not q.injection:
@@ -344,6 +352,20 @@ class GroundedAnswerer:
             return "不在两批退出之列，拟依照法定程序调整为准入类职业资格"
         return f"属于{row.batch_words}，拟于{row.deadline}退出目录"
 
+    def batch_summary(self, rows: list[AnnexRow]) -> str:
+        """按批次：第一批N个（拟于…前退出）… for a list of rows, counting distinct occupations."""
+        counts: "OrderedDict[str, dict]" = OrderedDict()
+        for batch in (BATCH_1, BATCH_2, BATCH_LICENSED):
+            names = dict.fromkeys(r.occupation for r in rows if r.batch == batch)
+            if names:
+                counts[batch] = names
+        parts = []
+        for batch, names in counts.items():
+            row = next(r for r in rows if r.batch == batch)
+            when = f"，拟于{row.deadline}退出目录" if row.deadline else ""
+            parts.append(f"{row.batch_words}{len(names)}个{when}")
+        return "按批次：" + "；".join(parts) + "。"
+
     def cite_batches(self, d: Draft, rows: list[AnnexRow], used: list[str]) -> None:
         keys = []
         if any(r.batch == BATCH_1 for r in rows):
@@ -365,7 +387,8 @@ class GroundedAnswerer:
     def answer_occupations(self, d: Draft, q: Interpretation, used: list[str]) -> list[AnnexRow]:
         m = q.mentions
         if m.fuzzy:
-            d.say("".join(f"（按附件中的「{name}」理解您说的「{typed}」。）" for typed, name in m.fuzzy))
+            d.say("".join(f"（按附件中的「{name}」理解您说的「{typed}」。）" if typed != name
+                          else f"（按附件中的「{name}」理解您的问题。）" for typed, name in m.fuzzy))
         rows: list[AnnexRow] = []
         groups = [(name, self.rows_by_occupation[name]) for name in m.occupations]
         asserted = [b for b in m.batches if b != NO_BATCH]
@@ -449,7 +472,8 @@ class GroundedAnswerer:
                 f"第{item}项 " + "、".join(f"{r.occupation}（{r.batch_words}）" for r in g) for item, g in by_item.items()
             )
             count = len(dict.fromkeys(r.occupation for r in dept_rows))
-            d.say(f"附件中实施部门包含{dept}的{scope}职业共{count}个，涉及{len(by_item)}项：{listing}。")
+            d.say(f"附件中实施部门包含{dept}的{scope}职业共{count}个，涉及{len(by_item)}项：{listing}。"
+                  + self.batch_summary(dept_rows))
             rows += dept_rows
         if len(rows) <= 40:
             self.cite_rows(d, rows)

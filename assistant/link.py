@@ -41,6 +41,10 @@ _GENERIC = set(
     "技能人员 持证者 工作 师傅 技工 用工 打工 务工 员 工 师 "
     "社会 政府 人社 部门 单位 我 你 他 她 这 那".split()
 )
+_PART_STOPWORDS = set(
+    "职业 资格 证书 工作 人员 管理 服务 技术 技能 等级 操作 生产 制造 加工 维修 安装 检验 处理 设备 "
+    "我们 你们 这个 那个 什么 哪个 哪一批 第几批 以后 现在 还有 有用 是不是 一批 批次 退出 目录 取消".split()
+)
 _FILLER = set(
     "职业 技能 等级 这个 那个 什么 我 我的 你 请问 问 想 知道 现在 以后 之前 以前 原来 手里 手上 已经 考 考的 拿 拿到 "
     "听说 听 说 觉得 认为 发现 看到 考取 取得 申请 办理 领取 领 办 查 补 换 问下 问一下 一下 下 想问 咨询 打听 有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
@@ -163,6 +167,7 @@ class EntityLinker:
         ]
         self._item_count = max(corpus.item_numbers())
         self._exact_names = {_fold(r.occupation) for r in corpus.annex_rows}
+        self._name_of_fold = {_fold(r.occupation): r.occupation for r in corpus.annex_rows}
 
     def run(self, question: str) -> Mentions:
         text = _fold(question)
@@ -197,6 +202,11 @@ class EntityLinker:
                 items.append((m.start(), n))
         fuzzy: list[tuple[str, str]] = []
         if not (occupations or items or departments):
+            partial = self.by_name_parts(masked)
+            if partial:
+                fuzzy = [partial]
+                occupations.append((0, partial[1]))
+        if not (occupations or items or departments):
             fuzzy = [(typed, name) for typed, name in self._fuzzy(masked)
                      if not unknown or any(typed in word or word in typed for word in unknown)]
             occupations += [(0, name) for _, name in fuzzy]
@@ -229,6 +239,25 @@ class EntityLinker:
         if _LICENSED_REF.search(text):
             found.append(BATCH_LICENSED)
         return tuple(dict.fromkeys(found))
+
+    def by_name_parts(self, text: str, among: set[str] | None = None) -> tuple[str, str] | None:
+        """An occupation whose name the question spells out in pieces (开起重机装卸货的操作工 → 起重装卸机械操作工).
+
+        Needs two or more words of the question, of two or more characters each, inside one name, covering at
+        least half of it, and one best name."""
+        words = {w for w in jieba.lcut_for_search(text) if len(w) >= 2 and w not in _PART_STOPWORDS}
+        if not words:
+            return None
+        scored = []
+        for name in among or self._exact_names:
+            hits = [w for w in words if w in name]
+            covered = len(set().union(*[set(w) for w in hits])) if hits else 0
+            if (len(hits) >= 2 or among) and hits and covered * 2 >= len(name if not among else min(hits, key=len)):
+                scored.append((len(hits), covered, name, "、".join(sorted(hits, key=text.find))))
+        scored.sort(reverse=True)
+        if not scored or (len(scored) > 1 and scored[0][:2] == scored[1][:2]):
+            return None
+        return scored[0][3], self._name_of_fold.get(scored[0][2], scored[0][2])
 
     def _fuzzy(self, text: str) -> list[tuple[str, str]]:
         """Typos: the same pinyin (电公 → 电工), or one character off in a name of four or more."""
@@ -282,7 +311,7 @@ def _ends_in_noun(text: str) -> bool:
     if not words:
         return False
     last = words[-1]
-    return last.flag.startswith("n") or (last.flag == "v" and len(last.word) >= 2)
+    return last.flag.startswith("n") or (len(words) == 1 and last.flag == "v" and len(last.word) >= 2)
 
 
 def _ordered(found: list[tuple[int, object]]) -> tuple:
