@@ -42,7 +42,7 @@ _WANTS = {
 _WANTS_RE = {k: re.compile(v, re.I) for k, v in _WANTS.items()}
 # Things about an occupation the notice says nothing of.
 _UNSUPPORTED = re.compile(
-    r"工资|薪资|薪水|收入|待遇|赚|多少钱|费用多少|收费标准|哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|怎么报名|培训班|"
+    r"工资|薪资|薪水|收入|待遇|赚|多少钱|落户|积分|加分|补贴|补助|社保|学历|文化程度|报考条件|报考要求|申报条件|费用多少|收费标准|哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|怎么报名|培训班|"
     r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证|在哪.{0,2}(考|报|办|查|领)|哪里.{0,2}(考|报|办|查|领)"
 )
 _INJECTION = re.compile(
@@ -111,6 +111,7 @@ TOPICS = [
           ("分步取消",), "这份通知是关于水平评价类技能人员职业资格分批退出国家职业资格目录的安排。"),
 ]
 _PROMPT_LEAK = re.compile(r"系统提示|提示词|system prompt|你的指令|你的规则|内部指令|prompt", re.I)
+_OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作")
 _SPECIFIC_TOPICS = {"validity", "exam", "students", "future", "centres", "management", "law"}
 _ABOUT_NOTICE = re.compile(r"通知|文件|这份|本文|此文|文号|发文|印发|notice|document")
 _SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一项里|这项")
@@ -203,7 +204,8 @@ class GroundedAnswerer:
         if not users:
             return current
         m = current.mentions
-        needs_subject = not (m.has_subject() or m.batches or m.clauses or current.header_facts) and (
+        same_item = bool(_SAME_ITEM.search(current.text)) and not (m.occupations or m.items)
+        needs_subject = same_item or not (m.has_subject() or m.batches or m.clauses or current.header_facts) and (
             current.wants or _FOLLOW_UP.search(current.text) or _SAME_ITEM.search(current.text)
         ) and not m.unknown_names
         needs_question = (m.has_subject() or m.batches) and not (current.wants - {"withdrawn"}) and (
@@ -229,7 +231,7 @@ class GroundedAnswerer:
             if needs_subject and (pm.has_subject() or pm.batches):
                 return replace(current, mentions=replace(
                     m, occupations=pm.occupations, items=pm.items, departments=pm.departments,
-                    batches=pm.batches, fuzzy=pm.fuzzy), context_from=earlier)
+                    batches=m.batches if same_item else pm.batches, fuzzy=pm.fuzzy), context_from=earlier)
             if needs_question and (prev.wants or prev.topics):
                 return replace(current, wants=current.wants | prev.wants,
                                topics=current.topics or prev.topics, context_from=earlier)
@@ -304,6 +306,13 @@ class GroundedAnswerer:
             return d, self.answer_occupations(d, q, used), used
         if m.items:
             return d, self.answer_items(d, q, used), used
+        if _OWN_JOB.search(q.text) and ({"batch", "deadline", "departments", "withdrawn"} & q.wants) \
+                and not (m.departments or m.batches):
+            d.answered = False
+            d.say("我没能从问题中确定您说的是附件中的哪个职业，不能替您猜测它的批次。请告诉我职业（工种）的名称，"
+                  "例如“汽车维修工是第几批？”；也可以在“附件目录”中按关键词查找。")
+            self.answer_topics(d, tuple(t for t in TOPICS if t.name == "schedule"), used)
+            return d, [], used
         if specific_topics and not ({"list", "count"} & q.wants):
             self.answer_topics(d, specific_topics + tuple(t for t in q.topics if t not in specific_topics), used)
             return d, [], used

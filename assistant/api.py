@@ -104,6 +104,8 @@ def describe_validation_error(errors: list[dict]) -> tuple[int, str]:
     loc = tuple(first.get("loc", ()))
     if loc in (("body",), ()) and first.get("type") in ("missing", "model_attributes_type", "dict_type"):
         return 422, "request body must be a JSON object"
+    if len(loc) >= 2 and loc[:2] == ("body", "id"):
+        return 422, "id: must be a string, an integer or null"
     where = _where(loc)
     msg = first.get("msg", "is invalid")
     if first.get("type") == "string_type":

@@ -256,9 +256,10 @@ _MARKER_SPLIT = re.compile(r"[、,，;；/\s]+")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _DECLINE = re.compile(
     r"未涉及|没有涉及|并未涉及|不涉及|未提及|没有提及|没有提到|未作(出)?规定|没有(作出)?(相关|具体)?规定|没有相关(内容|信息|规定)|"
-    r"无法回答|不能回答|无法(确定|判断|提供)|不在[^。？！\n]{0,16}范围|无从回答"
+    r"无法回答|不能回答|无法(确定|判断|提供)|不在[^。？！\n]{0,16}范围|无从回答|只能依据|"
+    r"(通知|附件|文件)[^。？！\n]{0,20}中(并)?没有|没有第[一二三四五六七八九十\d]{1,3}(批|条|项)"
 )
-_SENTENCE = re.compile(r"[^。！？；\n]+[。！？；\n]?")
+_SENTENCE = re.compile(r"[^。！？\n]+[。！？\n]?")
 _NEGATION = re.compile(r"(不|非|并非|而非|不是|不属于|不在|没有|未|无)[^，。；、]{0,3}$")
 
 # Batch and deadline words as a model may write them, normalised to the annex's 批次 values.
@@ -274,7 +275,10 @@ _DEADLINE_WORDS = [
 ]
 _INTRO_TAIL = re.compile(r"包括|包含|有|如|：|:")
 _GENERAL_BATCH = re.compile(r"项职业资格|个职业|组织实施的|分批|两批|其他部门")
-_INTRODUCES = re.compile(r"(等部门|等单位)?(负责|组织实施|实施|主管|归口|管理)?[^，。；]{0,4}(的职业|的有|有|包括|：|:)")
+# After a department name: it heads a list ("人社部负责的有：…", "包含水利部的职业") rather than describing
+# the occupation before it.
+_INTRODUCES = re.compile(r"(等部门|等单位|等)?(共同)?(负责|组织实施|实施|主管|归口|管理)?(的职业|的工种|的有|的|有|包括|包含|：|:)")
+_DEPT_JOINER = re.compile(r"[、和及与]")
 _LABEL = r"(?:附件第\d{1,3}项|第[一二三四五六]条|文头|来源\d{1,2})"
 _PAREN_MARKER = re.compile(rf"[（(]({_LABEL}(?:[、,，;；\s]+{_LABEL})*)[）)]")
 _BATCH_NAMES = {BATCH_1: "第一批", BATCH_2: "第二批", "3": "第三批", BATCH_LICENSED: "准入类"}
@@ -477,11 +481,12 @@ class AnswerChecker:
             for i, (start, end, name) in enumerate(anchors):
                 stop = anchors[i + 1][0] if i + 1 < len(anchors) else len(sentence)
                 segment, carried = sentence[end:stop], ""
-                head, comma, tail = segment.rpartition("，")
-                if comma and i + 1 < len(anchors) and _INTRO_TAIL.search(tail):
-                    segment, carried = head, tail  # "…，第二批包括" is about the next name
+                cut = max(segment.rfind("，"), segment.rfind("；"))
+                if cut >= 0 and i + 1 < len(anchors) and _INTRO_TAIL.search(segment[cut + 1:]):
+                    segment, carried = segment[:cut], segment[cut + 1:]  # "…，第二批包括" is about the next name
                 problems += self._check_segment(name, segment, prefix)
                 prefix = carried
+            problems += self._check_listings(sentence, anchors)
         if len(grounded_names) == 1 and not problems:
             name = grounded_names[0]
             allowed = {r.batch for r in facts.by_name.get(name, [])} or {r.batch for r in grounding.rows}
@@ -493,6 +498,33 @@ class AnswerChecker:
                     problems.append(f"{name} 被说成{'/'.join(_BATCH_NAMES[b] for b in sorted(said))}"
                                     f"（附件：{'/'.join(_BATCH_NAMES[b] for b in sorted(allowed))}）")
         return list(dict.fromkeys(problems))
+
+    def _check_listings(self, sentence: str, anchors: list[tuple[int, int, str]]) -> list[str]:
+        """Occupations listed under a department ("实施部门包含水利部的职业：A、B") must have it."""
+        if self.facts.department_re is None:
+            return []
+        problems = []
+        events = [(m.start(), m.end(), "dept", self.facts.department_of[m.group(0)])
+                  for m in self.facts.department_re.finditer(sentence)
+                  if not _NEGATION.search(sentence[:m.start()])]
+        events += [(s, e, "name", n) for s, e, n in anchors]
+        group: list[str] = []
+        last_end = -1
+        listing: set[str] = set()
+        for start, end, kind, value in sorted(events):
+            if kind == "dept":
+                joined = last_end >= 0 and _DEPT_JOINER.fullmatch(sentence[last_end:start] or "、") is not None
+                group = group + [value] if group and joined else [value]
+                last_end = end
+                if _INTRODUCES.match(sentence, end):
+                    listing = set(group)
+                continue
+            last_end = -1
+            rows = self.facts.by_name.get(value, [])
+            allowed = {d for r in rows for d in r.departments}
+            if listing and rows and not (listing & allowed):
+                problems.append(f"{value} 被列在{'、'.join(sorted(listing))}名下（附件：{'、'.join(sorted(allowed))}）")
+        return problems
 
     @staticmethod
     def _words(segment: str, table) -> set[str]:

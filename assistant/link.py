@@ -51,7 +51,7 @@ _FILLER = set(
     "水平 评价 国家 准入类 退出 目录 取消".split()
 )
 _OCCUPATION_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,7}(?:工|师|员|士)$")
-_NAME_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:工|师|员|士))(?=证|资格|还|是|的|呢|吗|什么|啥|在|有|会|要|算|能|，|？|。|$)")
+_NAME_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:工|师|员|士))(?=证|资格|职业|还|是|的|呢|吗|什么|啥|在|有|会|要|算|能|属|归|哪|第|，|？|。|$)")
 _CERT_WORD = re.compile(r"([\u4e00-\u9fff]{2,8}?)(?:资格证书|资格证|证书|执业证|上岗证|资格|证)")
 
 
@@ -277,7 +277,9 @@ class EntityLinker:
                     continue
                 same_sound = syllables[i : i + n] == form_py
                 same_chars = sum(a == b for a, b in zip(window, form))
-                if (same_sound and (n >= 3 or same_chars >= 1)) or (n >= 5 and same_chars >= n - 1):
+                near_sound = n >= 3 and same_chars == n - 1 and all(
+                    a == b or syllables[i + k][:1] == form_py[k][:1] for k, (a, b) in enumerate(zip(window, form)))
+                if (same_sound and (n >= 3 or same_chars >= 1)) or near_sound or (n >= 5 and same_chars >= n - 1):
                     if window not in hits and not any(window in w or w in window for w in hits):
                         hits[window] = form
         result = []
