@@ -329,16 +329,23 @@ class Source:
         return Citation(source=self.source, clause=self.clause, item=self.item, label=self.label, quote=self.quote)
 
 
+def _reading_order(e: Evidence) -> tuple:
+    m = re.fullmatch(r"clause-(\d+)-(\d+)", e.doc_id)
+    return (0, int(m.group(1)), int(m.group(2))) if m else (1, e.position or 0, 0)
+
+
 def sources_of(grounding: Grounding) -> "OrderedDict[str, Source]":
     """Every label the model may cite: retrieved evidence (texts of one label joined), then the offline
     answer's citations and the rows' items that retrieval left out."""
     texts: "OrderedDict[str, list[str]]" = OrderedDict()
     first: dict[str, Evidence | Citation | AnnexRow] = {}
-    for e in grounding.evidence:
+    # Sentences of one clause are quoted in the clause's order, not in retrieval order.
+    for e in sorted(grounding.evidence, key=_reading_order):
         texts.setdefault(e.label, [])
         if e.text not in texts[e.label]:
             texts[e.label].append(e.text)
         first.setdefault(e.label, e)
+    texts = OrderedDict((label, texts[label]) for label in dict.fromkeys(e.label for e in grounding.evidence))
     for c in grounding.offline.citations:
         if c.label not in texts:
             texts[c.label] = [c.quote] if c.quote else []

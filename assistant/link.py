@@ -19,6 +19,7 @@ from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
 jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
 
 ALIASES_FILE = "aliases.csv"
+CUES_FILE = "cues.csv"  # words of a job description that identify an occupation (假牙 → 口腔修复体制作工)
 NO_BATCH = "none"  # a batch the notice does not have (第三批 …)
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -154,6 +155,15 @@ class EntityLinker:
     def __init__(self, corpus: Corpus, aliases_path: Path | None) -> None:
         self.corpus = corpus
         self.lexicon = Lexicon.from_corpus(corpus, aliases_path)
+        self.cues: dict[str, set[str]] = {}
+        cues_path = aliases_path.with_name(CUES_FILE) if aliases_path else None
+        if cues_path and cues_path.exists():
+            known = {r.occupation for r in corpus.annex_rows}
+            with cues_path.open(encoding="utf-8", newline="") as fh:
+                for rec in csv.DictReader(fh):
+                    cue, target = _fold(rec["cue"]), rec["target"].strip()
+                    if target in known and len(cue) >= 2:
+                        self.cues.setdefault(cue, set()).add(target)
         for word in self.lexicon.words():
             jieba.add_word(word, freq=2000)
         self._forms = sorted(
@@ -201,6 +211,10 @@ class EntityLinker:
             if n is not None:
                 items.append((m.start(), n))
         fuzzy: list[tuple[str, str]] = []
+        if not (occupations or items or departments or unknown):
+            described = self.by_cues(masked)
+            fuzzy += described
+            occupations += [(0, name) for _, name in described]
         if not (occupations or items or departments):
             partial = self.by_name_parts(masked)
             if partial:
@@ -239,6 +253,21 @@ class EntityLinker:
         if _LICENSED_REF.search(text):
             found.append(BATCH_LICENSED)
         return tuple(dict.fromkeys(found))
+
+    def by_cues(self, text: str) -> list[tuple[str, str]]:
+        """Occupations a job description points at: those with the most cue words in the question (three at most)."""
+        hits: dict[str, list[str]] = {}
+        for cue, targets in self.cues.items():
+            if cue in text:
+                for name in targets:
+                    hits.setdefault(name, []).append(cue)
+        if not hits:
+            return []
+        best = max(len(v) for v in hits.values())
+        chosen = [(name, cues) for name, cues in hits.items() if len(cues) == best]
+        if len(chosen) > 3:
+            return []
+        return [("、".join(sorted(cues, key=text.find)), name) for name, cues in chosen]
 
     def by_name_parts(self, text: str, among: set[str] | None = None) -> tuple[str, str] | None:
         """An occupation whose name the question spells out in pieces (开起重机装卸货的操作工 → 起重装卸机械操作工).
