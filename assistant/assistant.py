@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .answer import GroundedAnswerer
 from .config import Config
@@ -32,6 +32,7 @@ class Assistant:
     index_state: IndexState
     retriever: HybridRetriever
     answerer: GroundedAnswerer
+    _llm: object | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, config: Config | None = None) -> "Assistant":
@@ -47,30 +48,54 @@ class Assistant:
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
                    answerer=GroundedAnswerer(corpus=corpus, linker=linker, retriever=retriever))
 
-    def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None) -> Grounding:
-        """The offline pipeline for one question: understanding, retrieval and the grounded answer."""
+    def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
+               use_llm: bool | None = None) -> Grounding:
+        """The offline pipeline for one question: understanding, retrieval and the grounded answer.
+
+        With an LLM configured, a follow-up is also rewritten into a standalone question and retrieved again, so
+        the model sees the sources the conversation is about. The offline facts stay those of the original
+        question and history unless the offline reading found nothing and the rewritten question does."""
         validate_question(question)
-        return self.answerer.run(question, as_turns(history), id=id)
+        turns = as_turns(history)
+        grounding = self.answerer.run(question, turns, id=id)
+        if not (turns and self._llm_on(use_llm)):
+            return grounding
+        rewritten = self.llm.rewrite(question, turns)
+        if rewritten == question:
+            return grounding
+        if not grounding.offline.answered:
+            again = self.answerer.run(rewritten, [], id=id)
+            if again.offline.answered:
+                return again.model_copy(update={
+                    "question": question, "offline": again.offline.model_copy(update={"question": question})})
+        more = self.retriever.run(rewritten)
+        evidence = list({e.doc_id: e for e in grounding.evidence + more}.values())
+        return grounding.model_copy(update={"evidence": evidence, "standalone_question": rewritten})
+
+    @property
+    def llm(self):
+        """The generating answerer, made on first use (its chat client is kept for the process)."""
+        if self._llm is None:
+            from .generate import LLMAnswerer
+
+            self._llm = LLMAnswerer(self.config)
+        return self._llm
 
     def ask(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
             use_llm: bool | None = None) -> Answer:
         turns = as_turns(history)
-        grounding = self.ground(question, turns, id=id)
+        grounding = self.ground(question, turns, id=id, use_llm=use_llm)
         if not self._llm_on(use_llm):
             return grounding.offline
-        from .generate import LLMAnswerer
-
-        return LLMAnswerer(self.config).run(grounding, turns)
+        return self.llm.run(grounding, turns)
 
     def stream(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Iterator[StreamEvent]:
         """Text deltas as they come, then one final `answer` event carrying the whole Answer."""
         turns = as_turns(history)
-        grounding = self.ground(question, turns, id=id)
+        grounding = self.ground(question, turns, id=id, use_llm=use_llm)
         if self._llm_on(use_llm):
-            from .generate import LLMAnswerer
-
-            yield from LLMAnswerer(self.config).stream(grounding, turns)
+            yield from self.llm.stream(grounding, turns)
             return
         text = grounding.offline.answer
         for start in range(0, len(text), 24):

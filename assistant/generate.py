@@ -29,7 +29,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from .config import Config
-from .normalize import normalize
+from .normalize import MAX_QUESTION_CHARS, normalize
 from .records import (
     BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Evidence, Grounding,
     StreamEvent, Turn,
@@ -397,7 +397,9 @@ def build_context(grounding: Grounding) -> str:
     lines.append("")
     offline = grounding.offline
     if offline.answered:
-        ref = offline.answer if len(offline.answer) <= MAX_REFERENCE_CHARS else offline.answer[:MAX_REFERENCE_CHARS] + "……"
+        ref = offline.answer
+        if len(ref) > MAX_REFERENCE_CHARS:
+            ref = ref[:MAX_REFERENCE_CHARS] + "……"
         lines.append("【依据原文整理的参考答案】可以改写得更通顺、更简洁，但事实不得与之矛盾：")
         lines.append(ref)
     else:
@@ -479,7 +481,8 @@ class AnswerChecker:
         sentences_without_names = []
         for sm in _SENTENCE.finditer(plain):
             sentence = sm.group(0)
-            hits = [(m.start(), m.end(), facts.spelling_to_name.get(m.group(0))) for m in facts.name_re.finditer(sentence)]
+            hits = [(m.start(), m.end(), facts.spelling_to_name.get(m.group(0)))
+                    for m in facts.name_re.finditer(sentence)]
             anchors = [(s, e, n) for s, e, n in hits if n is not None]  # qualification names only mask
             if not anchors:
                 sentences_without_names.append(sentence)
@@ -699,8 +702,7 @@ class LLMAnswerer:
             _log_failure(checked.reason, exc)
         if checked.answer is not None:
             return checked.answer
-        if not checked.reason.startswith(("llm_timeout", "llm_unreachable", "llm_http", "llm_connection")):
-            log.info("generated answer not used: %s", checked.reason)
+        _log_rejected(checked.reason)
         return fallback(grounding, checked.reason)
 
     def stream(self, grounding: Grounding, turns: Iterable[Turn] = ()) -> Iterator[StreamEvent]:
@@ -729,6 +731,7 @@ class LLMAnswerer:
                 yield StreamEvent(kind="token", text=tail)
             checked = self.checker(grounding).check(grounding, "".join(parts))
             answer, reason = checked.answer, checked.reason
+            _log_rejected(reason)
         except Exception as exc:  # noqa: BLE001
             reason = failure_reason(exc)
             _log_failure(reason, exc)
@@ -752,7 +755,7 @@ class LLMAnswerer:
         try:
             raw = self._invoke(self.rewrite_chain(), {"history": history_messages(turns), "question": question})
         except Exception as exc:  # noqa: BLE001
-            _log_failure(failure_reason(exc), exc, what="rewriting a follow-up")
+            _log_failure(failure_reason(exc), exc, what="rewriting a follow-up", instead="the question as asked")
             return question
         return clean_rewrite(question, raw)
 
@@ -763,11 +766,18 @@ def clean_rewrite(question: str, raw: str) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(改写后的(独立)?问题|独立问题|问题|改写|答)[:：]\s*", "", line)
     line = line.strip("「」“”\"'` ")
-    if not line or len(line) > max(3 * len(question), len(question) + 80) or _MARKER.search(line):
+    too_long = len(line) > min(max(3 * len(question), len(question) + 80), MAX_QUESTION_CHARS)
+    if not line or too_long or _MARKER.search(line):
         return question
     return line
 
 
-def _log_failure(reason: str | None, exc: BaseException, what: str = "generating an answer") -> None:
+def _log_failure(reason: str | None, exc: BaseException, what: str = "generating an answer",
+                 instead: str = "the offline answer") -> None:
     """One warning line: the reason and the exception's class, never request details (they may carry a key)."""
-    log.warning("%s with the LLM failed (%s: %s); using the offline answer", what, reason, type(exc).__name__)
+    log.warning("%s with the LLM failed (%s: %s); using %s", what, reason, type(exc).__name__, instead)
+
+
+def _log_rejected(reason: str | None) -> None:
+    if reason and not reason.startswith(("llm_timeout", "llm_unreachable", "llm_http", "llm_connection")):
+        log.info("generated answer not used: %s", reason)
