@@ -60,6 +60,7 @@ class CaseResult:
     recall: dict[str, float | None] = field(default_factory=dict)  # pipeline name → recall@k
     seconds: float = 0.0
     mode: str = "offline"
+    fallback_reason: str | None = None
 
 
 def check_answer(case: EvalCase, answered: bool, text: str, labels: list[str]) -> tuple[bool, bool | None, list[str]]:
@@ -164,13 +165,14 @@ def run_eval(assistant, cases: list[EvalCase], baselines: ChunkBaselines | None,
     results = []
     for case in cases:
         start = time.perf_counter()
-        grounding = assistant.ground(case.question, case.history, id=case.id)
-        answer = assistant.ask(case.question, case.history, id=case.id, use_llm=True) if use_llm else grounding.offline
+        grounding = assistant.ground(case.question, case.history, id=case.id, use_llm=use_llm)
+        answer = assistant.llm.run(grounding, case.history) if use_llm else grounding.offline
         seconds = time.perf_counter() - start
         labels = [c.label for c in answer.citations]
         ok, cited, missing = check_answer(case, answer.answered, answer.answer, labels)
         result = CaseResult(case=case, answered=answer.answered, answer=answer.answer, labels=labels, answer_ok=ok,
-                            citation_ok=cited, missing=missing, seconds=seconds, mode=answer.mode)
+                            citation_ok=cited, missing=missing, seconds=seconds, mode=answer.mode,
+                            fallback_reason=answer.fallback_reason)
         if case.answerable and case.citations:
             top = [e.label for e in grounding.evidence[:K]]
             hybrid = [e.label for e in assistant.retriever.run(grounding.standalone_question, k=K)]
@@ -218,7 +220,7 @@ def summary_table(results: list[CaseResult]) -> str:
     lines.append("")
     lines.append(f"- refusal precision: {100 * precision:.1f}% ({tp}/{len(declined_pred)} declined answers should have been declined)")
     lines.append(f"- refusal recall: {100 * rec:.1f}% ({tp}/{len(must_decline)} questions to decline were declined)")
-    lines.append(f"- latency per question (warm, {results[0].mode if results else ''}): p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(times)} questions")
+    lines.append(f"- latency per question (warm): p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(times)} questions")
     return "\n".join(lines)
 
 
@@ -240,16 +242,27 @@ def main(config: Config, args) -> int:
     baselines = None if args.no_baselines else ChunkBaselines(config, assistant.retriever.index.embeddings)
     for case in cases[:5]:  # warm the caches the way a running server is warm
         assistant.ground(case.question, case.history)
-    use_llm = bool(config.llm_enabled)
-    results = run_eval(assistant, cases, baselines, use_llm=use_llm)
-    table = summary_table(results)
-    title = (f"Evaluation of {len(cases)} questions from {path.name}, mode {'llm' if use_llm else 'offline'}, "
-             f"embeddings {config.embedding_model}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print(title)
-    print()
-    print(table)
-    if args.failures:
-        print("\nFailures:\n" + failures(results))
+    runs = [("offline", run_eval(assistant, cases, baselines, use_llm=False))]
+    if config.llm_enabled:  # both modes on the same set in the same run, so the difference is visible
+        runs.append(("llm", run_eval(assistant, cases, None, use_llm=True)))
+    report = []
+    for mode, results in runs:
+        title = (f"Evaluation of {len(cases)} questions from {path.name}, mode {mode}, "
+                 f"embeddings {config.embedding_model}, {time.strftime('%Y-%m-%d %H:%M')}")
+        report += [title, "", summary_table(results)]
+        if mode == "llm":
+            used = sum(r.mode == "llm" for r in results)
+            reasons: dict[str, int] = defaultdict(int)
+            for r in results:
+                if r.fallback_reason:
+                    reasons[r.fallback_reason.split(":")[0]] += 1
+            report.append(f"- generated answers kept: {used}/{len(results)}; offline fallbacks by reason: "
+                          + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "none"))
+        if args.failures:
+            report += ["", "Failures:", failures(results)]
+        report.append("")
+    text = "\n".join(report)
+    print(text)
     if args.markdown:
-        args.markdown.write_text(f"{title}\n\n{table}\n", encoding="utf-8")
+        args.markdown.write_text(text, encoding="utf-8")
     return 0
