@@ -7,17 +7,17 @@ import logging
 import platform
 from collections.abc import Iterator
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.sse import format_sse_event
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .assistant import Assistant, __version__, as_turns
+from .assistant import Assistant, __version__
 from .config import Config
 from .feedback import MAX_COMMENT_CHARS, FeedbackStore
 from .normalize import MAX_QUESTION_CHARS, InputError, validate_question
@@ -283,16 +283,18 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
                            mode=request.mode, channel="api")
         return FeedbackCreated(feedback_id=row_id)
 
-    @app.get("/healthz", summary="Readiness", tags=["service"])
-    def healthz() -> dict[str, Any]:
-        """Ready when the index is loaded: corpus and index sizes, embedding model, LLM settings, versions."""
+    @app.get("/healthz", summary="Readiness", tags=["service"],
+             responses={503: {"description": "loaded, but the index or the corpus is empty"}})
+    def healthz() -> JSONResponse:
+        """200 when the index is loaded: corpus and index sizes, embedding model, LLM settings, versions."""
         health = assistant.health()
         llm = dict(health.get("llm", {}))
         llm["configured"] = bool(llm.get("enabled") and llm.get("model") and llm.get("base_url"))
         index = health.get("index", {})
         ready = index.get("documents", 0) > 0 and health.get("corpus", {}).get("annex_rows", 0) > 0
-        return {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
+        body = {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
                 "feedback": {"enabled": store is not None}, "versions": _versions()}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_script() -> Response:

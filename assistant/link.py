@@ -280,6 +280,7 @@ class EntityLinker:
         scored = []
         for name in among or self._exact_names:
             hits = [w for w in words if w in name]
+            hits = [w for w in hits if not any(w != o and w in o for o in hits)]  # 人力 inside 人力资源 is one word
             covered = len(set().union(*[set(w) for w in hits])) if hits else 0
             if (len(hits) >= 2 or among) and hits and covered * 2 >= len(name if not among else min(hits, key=len)):
                 scored.append((len(hits), covered, name, "、".join(sorted(hits, key=text.find))))
@@ -307,8 +308,8 @@ class EntityLinker:
                 same_sound = syllables[i : i + n] == form_py
                 same_chars = sum(a == b for a, b in zip(window, form))
                 near_sound = n >= 3 and same_chars == n - 1 and all(
-                    a == b or syllables[i + k][:1] == form_py[k][:1] for k, (a, b) in enumerate(zip(window, form)))
-                if (same_sound and (n >= 3 or same_chars >= 1)) or near_sound or (n >= 5 and same_chars >= n - 1):
+                    a == b or _sounds_alike(syllables[i + k], form_py[k]) for k, (a, b) in enumerate(zip(window, form)))
+                if (same_sound and (n >= 3 or same_chars >= 1)) or near_sound:
                     if window not in hits and not any(window in w or w in window for w in hits):
                         hits[window] = form
         result = []
@@ -334,6 +335,15 @@ class EntityLinker:
             if len(word) >= 2 and word not in _GENERIC and not any(word in n for n in names):
                 names = [n for n in names if n not in word] + [word]
         return tuple(names)
+
+
+def _sounds_alike(a: str, b: str) -> bool:
+    """Two syllables a typist confuses: the same initial (磨/模) or the same final (掉/调)."""
+    def split(syllable: str) -> tuple[str, str]:
+        m = re.match(r"(zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw]?)(.*)", syllable)
+        return m.group(1), m.group(2)
+    (ia, fa), (ib, fb) = split(a), split(b)
+    return a == b or (ia and ia == ib) or (fa and fa == fb)
 
 
 def _ends_in_noun(text: str) -> bool:

@@ -58,3 +58,19 @@ def test_occupations_absent_from_the_annex_are_reported_not_mapped(link):
 
 def test_chinese_numbers():
     assert [chinese_number(x) for x in ("七十六", "十", "二十一", "66", "一百")] == [76, 10, 21, 66, 100]
+
+
+def test_job_descriptions_are_linked_through_cue_words_and_marked(link):
+    m = link("我在技工室做烤瓷牙冠，这个证是第几批")
+    assert m.occupations == ("口腔修复体制作工",) and m.fuzzy
+    m = link("在4S店修小轿车的证几号之前退出")
+    assert m.occupations == ("汽车维修工",)
+
+
+def test_descriptions_of_work_outside_the_annex_stay_unlinked(link):
+    for question in ("我是开叉车的，证还有用吗", "我在养老院做护理", "送快递的要考证吗"):
+        assert link(question).occupations == (), question
+
+
+def test_one_word_and_its_parts_are_not_two_pieces_of_a_name(link):
+    assert link("我在人力资源和社会保障局办事").occupations == ()
