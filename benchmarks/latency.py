@@ -37,13 +37,14 @@ def main() -> None:
     assistant = Assistant.load()
     warm_load = time.perf_counter() - start
 
-    per_question: list[float] = []
+    first_time: list[float] = []  # each question new to the process (its query embedding not yet cached)
+    repeated: list[float] = []  # the same questions again, as a helpdesk re-asks common ones
     retrieval: list[float] = []
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for case in cases:
             t = time.perf_counter()
             assistant.ask(case.question, case.history)
-            per_question.append((time.perf_counter() - t) * 1000)
+            (first_time if round_ == 0 else repeated).append((time.perf_counter() - t) * 1000)
         for case in cases:
             t = time.perf_counter()
             assistant.retriever.run(case.question)
@@ -51,9 +52,11 @@ def main() -> None:
     print(f"questions: {len(cases)} × {args.rounds} rounds, CPU cores: {os.cpu_count()}")
     print(f"load with index build (empty index dir): {cold_build:.2f} s")
     print(f"load with a fresh index on disk:         {warm_load:.2f} s")
-    print(f"ask (offline), warm: p50 {statistics.median(per_question):.1f} ms, "
-          f"p95 {percentile(per_question, 0.95):.1f} ms, max {max(per_question):.1f} ms")
-    print(f"hybrid retrieval alone (first round uncached embeddings): p50 {statistics.median(retrieval):.1f} ms, "
+    for name, values in (("ask, question new to the process", first_time), ("ask, question asked before", repeated)):
+        if values:
+            print(f"{name}: p50 {statistics.median(values):.1f} ms, p95 {percentile(values, 0.95):.1f} ms, "
+                  f"max {max(values):.1f} ms")
+    print(f"hybrid retrieval alone (embeddings cached): p50 {statistics.median(retrieval):.1f} ms, "
           f"p95 {percentile(retrieval, 0.95):.1f} ms")
 
 
