@@ -17,9 +17,11 @@ if [ ! -f "$stamp" ]; then
   fi
   touch "$stamp"
 fi
-if [ "$profile" = test ] && [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  # Debian's Chromium for the browser tests (Playwright must not download its own browser here).
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+if [ "$profile" = test ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+   && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; }; then
+  # Debian's Chromium for the browser tests (Playwright must not download its own browser here), and CJK fonts
+  # so the screenshots show Chinese rather than boxes.
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
 # The bundled embedding engine's threads spin between calls without this; tests never reach a model hub.
 export OMP_WAIT_POLICY=passive HF_HUB_OFFLINE=1 ANONYMIZED_TELEMETRY=False
