@@ -12,7 +12,7 @@ from .index import HEADER_LABEL, header_fact_texts
 from .link import NO_BATCH, EntityLinker, Mentions
 from .normalize import normalize
 from .records import (
-    BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Evidence, Grounding, Turn,
+    BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Grounding, Turn,
 )
 from .retrieve import HybridRetriever
 

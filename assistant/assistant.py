@@ -78,7 +78,7 @@ class Assistant:
         if self._llm is None:
             from .generate import LLMAnswerer
 
-            self._llm = LLMAnswerer(self.config)
+            self._llm = LLMAnswerer(self.config, self.corpus)
         return self._llm
 
     def ask(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,

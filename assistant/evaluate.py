@@ -10,7 +10,6 @@ Metrics (each case states what a correct answer must contain, cite, or that it m
   top-k; BM25 alone over the same chunks)."""
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections import defaultdict
@@ -20,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from .config import REPO_ROOT, Config
-from .records import CLAUSE_LABELS, Turn
+from .records import Turn
 
 DEFAULT_SET = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
 K = 3

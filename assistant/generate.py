@@ -21,7 +21,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -187,24 +186,6 @@ def _bounded(produce: Callable[[], Iterable[str]], gap: float, total: float) -> 
 
 
 # ---- the corpus facts the checks rest on ------------------------------------------------------------
-
-@lru_cache(maxsize=4)
-def _load_corpus(corpus_dir: str) -> Corpus | None:
-    from .parse import load_corpus
-
-    try:
-        return load_corpus(Path(corpus_dir))
-    except Exception:  # noqa: BLE001 — the checks then use the grounding's rows only
-        log.warning("could not load the corpus from %s for the answer checks", corpus_dir)
-        return None
-
-
-@lru_cache(maxsize=4)
-def _fact_book(corpus_dir: str) -> "FactBook":
-    corpus = _load_corpus(corpus_dir)
-    rows = corpus.annex_rows if corpus else ()
-    return FactBook(rows, sorted({r.qualification for r in rows}))
-
 
 _DEPARTMENT_ALIASES = {
     "人社部": "人力资源和社会保障部", "人力资源社会保障部": "人力资源和社会保障部",
@@ -643,12 +624,13 @@ class LLMAnswerer:
     """`run()` / `stream()` answer from a Grounding through the configured endpoint; `rewrite()` turns a
     follow-up into a standalone question. All three fall back instead of raising."""
 
-    def __init__(self, config: Config, model: Any | None = None) -> None:
+    def __init__(self, config: Config, corpus: Corpus | None = None, model: Any | None = None) -> None:
         self.config = config
         self.timeout = float(config.llm_timeout)
         self._model = model  # a LangChain chat model, for tests or other providers; default ChatOpenAI
-        corpus = _load_corpus(str(config.corpus_dir))
-        self._corpus_rows = list(corpus.annex_rows) if corpus else []
+        # The whole annex, so a generated text is checked for every occupation it names, not only the asked one.
+        self._facts = FactBook(corpus.annex_rows, sorted({r.qualification for r in corpus.annex_rows})) \
+            if corpus else None
 
     def __repr__(self) -> str:  # never shows the key
         return f"LLMAnswerer(base_url={self.config.llm_base_url!r}, model={self.config.llm_model!r})"
@@ -674,9 +656,7 @@ class LLMAnswerer:
         return REWRITE_PROMPT | self.model() | StrOutputParser()
 
     def checker(self, grounding: Grounding) -> AnswerChecker:
-        if self._corpus_rows:
-            return AnswerChecker(_fact_book(str(self.config.corpus_dir)))
-        return AnswerChecker(FactBook(grounding.rows))
+        return AnswerChecker(self._facts or FactBook(grounding.rows))
 
     @staticmethod
     def inputs(grounding: Grounding, turns: Iterable[Turn]) -> dict:

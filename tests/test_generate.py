@@ -59,7 +59,7 @@ def llm(fake, llm_assistant):
 
 
 def answerer(assistant: Assistant, **update) -> LLMAnswerer:
-    return LLMAnswerer(assistant.config.model_copy(update=update))
+    return LLMAnswerer(assistant.config.model_copy(update=update), assistant.corpus)
 
 
 def events_of(stream) -> list:
