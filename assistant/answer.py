@@ -115,6 +115,7 @@ _OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|�
 _SPECIFIC_TOPICS = {"validity", "exam", "students", "future", "centres", "management", "law"}
 _ABOUT_NOTICE = re.compile(r"通知|文件|这份|本文|此文|文号|发文|印发|notice|document")
 _SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一项里|这项")
+_JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")
 _NARROWING = re.compile(r"^(其中|这些|里面|当中|这里面|它们|上述|以上)")
 _MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
 # Words that make a question about this notice even when no entity or topic is found.
@@ -212,12 +213,14 @@ class GroundedAnswerer:
             len(current.text) <= 14 or _FOLLOW_UP.search(current.text)
         ) and not current.topics
         narrows = bool(_NARROWING.match(current.text)) and not (m.occupations or m.items)
+        if narrows and not m.departments:
+            needs_subject = True  # 它们的实施部门一样吗？ — the subject of the earlier turn, whatever it was
         if not (needs_subject or needs_question or narrows):
             return current
         for earlier in reversed(users):
             prev = self.understand(normalize(earlier))
             pm = prev.mentions
-            if narrows and (pm.occupations or pm.items or pm.batches):
+            if narrows and (pm.items or pm.batches) and not pm.occupations:
                 items = pm.items or tuple(dict.fromkeys(self.rows_by_occupation[o][0].item for o in pm.occupations))
                 return replace(current, mentions=replace(m, items=items, batches=m.batches or pm.batches),
                                context_from=earlier)
@@ -421,6 +424,9 @@ class GroundedAnswerer:
                 d.say("两者批次相同。" if len(groups) == 2 else "它们批次相同。")
             else:
                 d.say("两者批次不同。" if len(groups) == 2 else "它们批次不完全相同。")
+        if len(groups) >= 2 and "departments" in q.wants:
+            same = len({g[1][0].departments for g in groups}) == 1
+            d.say(("两者" if len(groups) == 2 else "它们") + ("的实施部门相同。" if same else "的实施部门不完全相同。"))
         self.cite_rows(d, rows)
         self.cite_batches(d, rows, used)
         withdrawn = [r for r in rows if not r.is_licensed]
@@ -467,8 +473,12 @@ class GroundedAnswerer:
     def answer_departments(self, d: Draft, q: Interpretation, used: list[str]) -> list[AnnexRow]:
         rows: list[AnnexRow] = []
         batches = [b for b in q.mentions.batches if b != NO_BATCH]
-        for dept in q.mentions.departments:
-            dept_rows = [r for r in self.corpus.annex_rows if dept in r.departments
+        departments = [[d] for d in q.mentions.departments]
+        if len(q.mentions.departments) >= 2 and _JOINTLY.search(q.text):
+            departments = [list(q.mentions.departments)]  # 共同负责: rows naming all of them
+        for depts in departments:
+            dept = "、".join(depts) if len(depts) == 1 else "、".join(depts) + "（同时包含）"
+            dept_rows = [r for r in self.corpus.annex_rows if all(x in r.departments for x in depts)
                          and (not batches or r.batch in batches)]
             scope = "".join({BATCH_1: "第一批", BATCH_2: "第二批"}.get(b, "拟调整为准入类") for b in batches)
             if not dept_rows:

@@ -201,3 +201,14 @@ def test_prompt_leak_requests_are_declined(ask):
 def test_refund_of_exam_fees_is_clause_three_not_a_refusal(ask):
     a = ask("我已经报名了鉴定考试，报名费能退吗？")
     assert a.answered and "退回有关费用" in a.answer and "第三条" in labels(a)
+
+
+def test_departments_named_jointly_list_the_rows_they_share(ask):
+    a = ask("住建部和人社部共同负责的有哪些")
+    assert "防水工" in a.answer and "筑路工" not in a.answer  # 筑路工 is 交通运输部、住房和城乡建设部
+
+
+def test_follow_up_comparing_departments_of_two_occupations(ask):
+    history = [{"role": "user", "content": "车工和电切削工批次一样吗？"}]
+    a = ask("它们的实施部门一样吗", history)
+    assert "实施部门不完全相同" in a.answer and "中国机械工业联合会" in a.answer
