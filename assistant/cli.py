@@ -82,7 +82,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def print_answer(answer, out) -> None:
-    print(answer.answer, file=out)
+    if answer.answer:
+        print(answer.answer, file=out)
     if answer.citations:
         print("\n依据：", file=out)
         for c in answer.citations:
@@ -90,6 +91,28 @@ def print_answer(answer, out) -> None:
             print(f"  [{c.label}] {quote[:160]}{'…' if len(quote) > 160 else ''}", file=out)
     if answer.fallback_reason:
         print(f"\n（未使用生成模型：{answer.fallback_reason}）", file=out)
+
+
+def stream_answer(assistant, question: str, out) -> None:
+    """Generated text as it arrives; if the final answer differs (a fallback), say so and print the final one."""
+    streamed, answer = "", None
+    for event in assistant.stream(question):
+        if event.kind == "token":
+            out.write(event.text)
+            out.flush()
+            streamed += event.text
+        elif event.kind == "notice":
+            print(f"\n（{event.text}）", file=sys.stderr, flush=True)
+        elif event.kind == "answer":
+            answer = event.answer
+    if streamed:
+        out.write("\n")
+    if answer.answer != streamed:
+        if streamed:
+            print("\n以下为依据通知原文的回答：", file=out)
+        print_answer(answer, out)
+        return
+    print_answer(answer.model_copy(update={"answer": ""}), out)
 
 
 def cmd_ask(args, config: Config) -> int:
@@ -105,6 +128,9 @@ def cmd_ask(args, config: Config) -> int:
     assistant = Assistant.load(config)
     if not args.jsonl:
         try:
+            if config.llm_enabled and not args.json:
+                stream_answer(assistant, args.question, sys.stdout)
+                return EXIT_OK
             answer = assistant.ask(args.question)
         except InputError as exc:
             raise UsageError(str(exc)) from exc

@@ -84,3 +84,25 @@ def test_unloadable_embedding_model_is_a_one_line_error(run, tmp_path):
     result = run("ask", "--index-dir", str(tmp_path), "--embedding-model", str(tmp_path / "missing"), "电工")
     assert result.returncode == 1 and "cannot load embedding model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ask_with_an_llm_streams_the_generated_answer_and_its_sources(run, assistant):
+    from fake_llm import FakeLLM, Reply
+
+    text = "电工属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
+    with FakeLLM() as fake:
+        fake.default = Reply.text(text, chunk=3)
+        result = run("ask", "--llm", "--llm-base-url", fake.base_url, "--llm-model", "fake", "电工证什么时候退出？")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(text) and "[附件第1项]" in result.stdout.split(text, 1)[1]
+
+
+def test_ask_with_an_unreachable_llm_prints_the_offline_answer_and_a_notice(run, assistant):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run("ask", "--llm", "--llm-base-url", f"http://127.0.0.1:{port}/v1", "--llm-model", "x", "美容师是第几批？")
+    assert result.returncode == 0 and "第一批" in result.stdout and "[附件第57项]" in result.stdout
+    assert result.stderr.strip() and "Traceback" not in result.stderr
