@@ -1,6 +1,7 @@
 """Retrieve stage: BM25 over jieba words and dense vectors from Chroma, fused by reciprocal rank."""
 from __future__ import annotations
 
+import logging
 import re
 
 import jieba
@@ -12,6 +13,8 @@ from rank_bm25 import BM25Okapi
 
 from .index import ChromaIndex, to_document
 from .records import Evidence
+
+log = logging.getLogger(__name__)
 
 RRF_K = 60
 _STOPWORDS = set("的 了 吗 呢 啊 吧 是 在 和 与 及 或 有 我 你 他 这 那 什么 怎么 哪些 哪个 多少 请问 一下 还 要 会 能 可以 嘛 呀 么".split())
@@ -53,7 +56,12 @@ class HybridRetriever(BaseRetriever):
         return [(self.units[i].doc_id, float(scores[i])) for i in order if scores[i] > 0]
 
     def dense_ranking(self, query: str, n: int) -> list[tuple[str, float]]:
-        return self.index.search(query, n)
+        """Chroma's ranking; if the vector store fails, retrieval goes on with BM25 alone (and says so in the log)."""
+        try:
+            return self.index.search(query, n)
+        except Exception as exc:  # noqa: BLE001 — chromadb raises many kinds; none may reach the user
+            log.warning("dense retrieval unavailable, using BM25 only: %s", exc)
+            return []
 
     def run(self, query: str, k: int | None = None, pinned: list[str] | None = None) -> list[Evidence]:
         k = k or self.k

@@ -65,3 +65,13 @@ def test_hybrid_retrieval_ranks_the_asked_clause_high(assistant):
     assert any(e.label == "第三条" for e in top)
     top = assistant.retriever.run("沼气工 批次", k=3)
     assert top[0].label == "附件第51项"
+
+
+def test_a_failing_vector_store_degrades_to_bm25_not_an_error(tmp_path, caplog):
+    from assistant import Assistant, Config
+
+    assistant = Assistant.load(Config(index_dir=tmp_path))
+    assistant.retriever.index.store.delete_collection()  # the store now fails every query
+    answer = assistant.ask("已经报名了鉴定考试怎么办")
+    assert answer.answered and "第三条" in [c.label for c in answer.citations]
+    assert "dense retrieval unavailable" in caplog.text
