@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -29,6 +30,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from .config import Config
 from .normalize import MAX_QUESTION_CHARS, normalize
+from .link import ALIASES_FILE, Lexicon
 from .records import (
     BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Evidence, Grounding,
     StreamEvent, Turn,
@@ -187,20 +189,20 @@ def _bounded(produce: Callable[[], Iterable[str]], gap: float, total: float) -> 
 
 # ---- the corpus facts the checks rest on ------------------------------------------------------------
 
-_DEPARTMENT_ALIASES = {
-    "人社部": "人力资源和社会保障部", "人力资源社会保障部": "人力资源和社会保障部",
-    "住建部": "住房和城乡建设部", "工信部": "工业和信息化部", "卫健委": "国家卫生健康委员会",
-    "国家卫生健康委": "国家卫生健康委员会", "国家卫健委": "国家卫生健康委员会", "民航局": "中国民用航空局",
-    "交通部": "交通运输部", "农业部": "农业农村部", "应急部": "应急管理部", "林草局": "国家林业和草原局",
-    "国家林草局": "国家林业和草原局", "国家粮食和储备局": "国家粮食和物资储备局", "广电总局": "国家广播电视总局",
-    "国家中医药局": "国家中医药管理局", "供销总社": "中华全国供销合作总社",
-}
 
 
 class FactBook:
     """What the annex says about every occupation, and the patterns to find names in generated text."""
 
-    def __init__(self, rows: Iterable[AnnexRow], qualifications: Iterable[str] = ()) -> None:
+    @classmethod
+    def of(cls, corpus: Corpus, aliases_path: Path) -> "FactBook":
+        """The whole annex, with the department short names of the project's alias table."""
+        lexicon = Lexicon.from_corpus(corpus, aliases_path)
+        aliases = {form: next(iter(ds)) for form, ds in lexicon.departments.items() if len(ds) == 1}
+        return cls(corpus.annex_rows, sorted({r.qualification for r in corpus.annex_rows}), aliases)
+
+    def __init__(self, rows: Iterable[AnnexRow], qualifications: Iterable[str] = (),
+                 department_aliases: dict[str, str] | None = None) -> None:
         self.by_name: dict[str, list[AnnexRow]] = {}
         for row in rows:
             self.by_name.setdefault(row.occupation, []).append(row)
@@ -215,7 +217,8 @@ class FactBook:
         self.name_re = re.compile("|".join(re.escape(a) for a in alternatives)) if alternatives else None
         departments = {d for rs in self.by_name.values() for r in rs for d in r.departments}
         dept_forms = {d: d for d in departments}
-        dept_forms.update({a: d for a, d in _DEPARTMENT_ALIASES.items() if d in departments})
+        # Short names (人社部, 卫健委 …) come from the project's one alias table, corpus/aliases.csv.
+        dept_forms.update({a: d for a, d in (department_aliases or {}).items() if d in departments})
         self.department_of = dept_forms
         self.department_re = re.compile(
             "|".join(re.escape(d) + "(?!门|办公厅)" for d in sorted(dept_forms, key=len, reverse=True))
@@ -629,8 +632,7 @@ class LLMAnswerer:
         self.timeout = float(config.llm_timeout)
         self._model = model  # a LangChain chat model, for tests or other providers; default ChatOpenAI
         # The whole annex, so a generated text is checked for every occupation it names, not only the asked one.
-        self._facts = FactBook(corpus.annex_rows, sorted({r.qualification for r in corpus.annex_rows})) \
-            if corpus else None
+        self._facts = FactBook.of(corpus, config.corpus_dir / ALIASES_FILE) if corpus else None
 
     def __repr__(self) -> str:  # never shows the key
         return f"LLMAnswerer(base_url={self.config.llm_base_url!r}, model={self.config.llm_model!r})"

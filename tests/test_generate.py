@@ -382,7 +382,7 @@ def test_clean_rewrite_rejects_what_is_not_a_question():
 
 @pytest.fixture(scope="module")
 def checker(corpus) -> AnswerChecker:
-    return AnswerChecker(FactBook(corpus.annex_rows, sorted({r.qualification for r in corpus.annex_rows})))
+    return AnswerChecker(FactBook.of(corpus, Config().corpus_dir / "aliases.csv"))
 
 
 def grounding_for(corpus, occupations: list[str], clauses=(2,), answered=True) -> Grounding:
