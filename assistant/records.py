@@ -113,12 +113,24 @@ class Corpus(BaseModel):
         return sorted({r.item for r in self.annex_rows})
 
 
+class SourceRow(BaseModel):
+    """One line of an annex source card: occupations of an item that share departments and batch."""
+
+    occupations: list[str]
+    departments: str
+    batch: str  # 第一批 / 第二批 / 拟依照法定程序调整为准入类职业资格
+    deadline: str | None = None  # 2020年9月30日前 …; None for 准入类 rows
+
+
 class Citation(BaseModel):
     source: Literal["notice", "annex"]
     clause: int | None = None
     item: int | None = None
     label: str
     quote: str = ""
+    marker: int | None = None  # the [n] that refers to this source in the answer text, 1-based
+    qualification: str | None = None  # annex sources: 职业资格名称 of the item
+    rows: list[SourceRow] = Field(default_factory=list)  # annex sources: the labelled fields of a source card
 
     def key(self) -> tuple:
         return (self.source, self.clause, self.item, self.label)
@@ -139,6 +151,8 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     mode: Literal["offline", "llm"] = "offline"
     fallback_reason: str | None = None
+    follow_ups: list[str] = Field(default_factory=list)  # suggested next questions, from the answer's own subject
+    annex_filter: dict[str, str] | None = None  # a long list summarised: the annex-tab filter that shows it whole
 
     def to_dict(self) -> dict:
         data = self.model_dump(mode="json")
