@@ -11,9 +11,12 @@ from .embeddings import load_embeddings
 from .index import ChromaIndex, IndexState, build_evidence
 from .link import EntityLinker
 from .normalize import validate_question
+from .intents import EXEMPLARS_FILE, IntentClassifier
 from .parse import load_corpus
+from .profile import NoticeProfile
 from .records import Answer, Corpus, Grounding, StreamEvent, Turn
 from .retrieve import HybridRetriever
+from .understand import Understanding
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,14 @@ class Assistant:
         embeddings = load_embeddings(config.embedding_model)
         index = ChromaIndex(config.index_dir, embeddings, config.embedding_model)
         state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
-        linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv")
+        profile = NoticeProfile.load(corpus, config.corpus_dir)
+        linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)
         retriever = HybridRetriever(units=units, index=index, k=config.top_k)
+        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir)
+        understanding = Understanding(corpus, linker, profile, intents)
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
-                   answerer=GroundedAnswerer(corpus=corpus, linker=linker, retriever=retriever))
+                   answerer=GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever,
+                                             profile=profile))
 
     def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Grounding:

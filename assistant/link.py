@@ -8,12 +8,13 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import jieba
-import jieba.posseg as pseg
 from pypinyin import lazy_pinyin
 
+from .profile import NoticeProfile
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
 
 jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
@@ -51,9 +52,6 @@ _FILLER = set(
     "听说 听 说 觉得 认为 发现 看到 考取 取得 申请 办理 领取 领 办 查 补 换 问下 问一下 一下 下 想问 咨询 打听 有 有个 一个 那 这 本 张 个 了 还 也 都 和 与 跟 及 或 啥 哪些 哪个 所有 全部 各种 相关 有关 职业资格 水平评价类 "
     "水平 评价 国家 准入类 退出 目录 取消".split()
 )
-_OCCUPATION_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,7}(?:工|师|员|士)$")
-_NAME_BEFORE = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:工|师|员|士))(?=证|资格|职业|还|是|的|呢|吗|什么|啥|在|有|会|要|算|能|属|归|哪|第|，|？|。|$)")
-_CERT_WORD = re.compile(r"([\u4e00-\u9fff]{2,8}?)(?:资格证书|资格证|证书|执业证|上岗证|资格|证)")
 
 
 def chinese_number(text: str) -> int | None:
@@ -74,6 +72,43 @@ def chinese_number(text: str) -> int | None:
     return total + current
 
 
+class MatchKind(str, Enum):
+    """How a subject of the question was linked to the annex, strongest first."""
+
+    EXACT = "exact"  # an annex name as printed
+    ALIAS = "alias"  # a reviewed alias (corpus/aliases.csv) or a derived name form (stem, bare name)
+    ABBREVIATION = "abbreviation"  # a shorter name whose characters appear in order in one annex name, same head
+    TYPO = "typo"  # the same or a near sound
+    CUE = "cue"  # words of a job description (corpus/cues.csv), or a name spelled out in pieces
+    NONE = "none"  # names a job or qualification the annex does not have
+
+
+# A reader takes a link as the occupation it names only from these kinds on; weaker links are said aloud.
+CONFIDENCE = {MatchKind.EXACT: 1.0, MatchKind.ALIAS: 0.95, MatchKind.ABBREVIATION: 0.8, MatchKind.TYPO: 0.6,
+              MatchKind.CUE: 0.5, MatchKind.NONE: 0.0}
+
+
+@dataclass(frozen=True)
+class SubjectLink:
+    """One span of the question that names a job, qualification or certificate, and what it was linked to."""
+
+    span: str  # as the question writes it (folded), e.g. 医疗美容师证
+    name: str  # the name part, without certificate words and level words, e.g. 医疗美容师
+    kind: MatchKind
+    occupations: tuple[str, ...] = ()
+    items: tuple[int, ...] = ()
+    near: tuple[str, ...] = ()  # for an unlinked subject: annex names it contains or resembles (said to differ)
+    start: int = 0
+
+    @property
+    def linked(self) -> bool:
+        return self.kind is not MatchKind.NONE
+
+    @property
+    def confidence(self) -> float:
+        return CONFIDENCE[self.kind]
+
+
 @dataclass(frozen=True)
 class Mentions:
     occupations: tuple[str, ...] = ()  # canonical occupation names, in the order the question names them
@@ -83,6 +118,11 @@ class Mentions:
     clauses: tuple[int, ...] = ()  # explicit 第N条 (may be out of range)
     unknown_names: tuple[str, ...] = ()  # occupation-like words that are not in the annex
     fuzzy: tuple[tuple[str, str], ...] = ()  # (what was typed, occupation it was read as)
+    subjects: tuple[SubjectLink, ...] = ()  # every job/qualification span of the question, linked or not
+
+    @property
+    def unlinked(self) -> tuple[SubjectLink, ...]:
+        return tuple(s for s in self.subjects if not s.linked)
 
     def has_subject(self) -> bool:
         return bool(self.occupations or self.items or self.departments)
@@ -151,9 +191,43 @@ def _fold(text: str) -> str:
     return re.sub(r"\s+", "", text).lower()
 
 
+# Subject spans: a noun phrase that ends in one of these heads names a job, a qualification or a certificate.
+_JOB_HEADS = ("师", "员", "工", "士")
+# Tokens that end a modifier run to the left: pronouns, verbs and particles of a question, not part of a name.
+_STOP = set(
+    "我 你 他 她 我们 你们 他们 俺 咱 是 不是 做 当 干 考 考了 拿 拿到 有 没有 在 了 和 与 跟 及 或 或者 还是 以及 同 "
+    "请问 请 问 想 知道 这 那 这个 那个 这些 那些 该 此 本 个 张 一个 一张 名 一名 位 还 也 都 吧 吗 呢 啊 对 对于 关于 属于 "
+    "像 比如 例如 就 要 会 能 可以 帮 查 看看 说 听说 什么 哪个 哪些 啥 如果 但 但是 而 里 里面 中 之 非 算 叫 称 即 "
+    "如 包括 以上 等 持有 持 取得 获得 办 办的 领 发 发的 一并 以及 哪 哪一 其 其中 所 所有 各 各类 各种 那么 另外 再 "
+    "发放 颁发 核发 补发 换发 注销 吊销 撤销 认定 评价 鉴定 "
+    "为 成 成为 调整 纳入 列入 归 从 被 由 向 给 把 将 "
+    "问下 问一下 一下 下 咨询 打听 手里 手上 已经 已 原来 以前 之前 现在 以后 目前 今年 去年 之后 附件 通知 文件".split()
+) | _FILLER
+# A place where someone works, before a job name, is not a specialisation of it (饭店厨师 is a 厨师).
+_PLACE_END = tuple("店厂院馆司校场站局所队部地间区处园室")
+_JOB_WORD_END = _JOB_HEADS + ("匠", "手")
+_AFTER_HEAD = set("归在是的吗呢还也都有和跟与及或要会能属算哪第证")
+# Characters that never begin a name but that jieba sometimes glues to one (考过保育证 → 过保育).
+_BAD_START = set("过了到着把被将让给和与跟及或是在的得也都还就又再很太更最没未已")
+# One-character words that end a modifier run (a lone 操 or 维 is more likely a shredded typo, and is kept).
+_FUNCTION_CHARS = set("项批条第个的了是在和与跟及或把被将也都还就又再很太最没不未已啊吗呢吧嘛呀我你他她它这那哪谁啥么要会能可当"
+                      "做干考拿有对向给让从由为问请说想去来上下里中后前时等各该此其")
+_CERT_VERB = set("发拿领办考取持有换补验查用颁")  # 发证, 拿证: an act on a certificate, not the name of one
+_MEASURE = re.compile(r"^[一二两三四五六七八九十几\d]+[批个张本项名位种类些条]$")  # 木匠木工证: a second job word is another subject, not a modifier
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    text: str  # the whole span, 医疗美容师证
+    name: str  # without certificate and level words, 医疗美容师
+
+
 class EntityLinker:
-    def __init__(self, corpus: Corpus, aliases_path: Path | None) -> None:
+    def __init__(self, corpus: Corpus, aliases_path: Path | None, profile: NoticeProfile | None = None) -> None:
         self.corpus = corpus
+        self.profile = profile
         self.lexicon = Lexicon.from_corpus(corpus, aliases_path)
         self.cues: dict[str, set[str]] = {}
         cues_path = aliases_path.with_name(CUES_FILE) if aliases_path else None
@@ -175,9 +249,136 @@ class EntityLinker:
         self._pinyin_forms = [
             (f, lazy_pinyin(f)) for f in self.lexicon.occupations if re.fullmatch(r"[\u4e00-\u9fff]{2,}", f)
         ]
+        self._homophones: dict[tuple[str, ...], set[str]] = {}
+        for form, form_py in self._pinyin_forms:
+            self._homophones.setdefault(tuple(form_py), set()).update(self.lexicon.occupations[form])
         self._item_count = max(corpus.item_numbers())
         self._exact_names = {_fold(r.occupation) for r in corpus.annex_rows}
         self._name_of_fold = {_fold(r.occupation): r.occupation for r in corpus.annex_rows}
+        self._bare_names = {re.sub(r"[（(][^）)]*[）)]", "", n): n for n in self._exact_names}
+        self._cert_heads = tuple(sorted(profile.certificate_heads if profile else ("证书", "资格", "证"), key=len,
+                                        reverse=True))
+        self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
+        # A tail shared by several annex names (操作工, 管理员, 服务人员) names a kind of work, not one job.
+        tails: dict[str, set[str]] = {}
+        for name in list(self._bare_names) + [_fold(r.qualification) for r in corpus.annex_rows]:
+            for k in range(2, len(name)):
+                tails.setdefault(name[-k:], set()).add(name)
+        self._generic = set(_GENERIC) | set(profile.generic_subjects if profile else ()) | {
+            t for t, names in tails.items() if len(names) >= 2 and t not in self.lexicon.occupations}
+
+    # ---- subjects first ------------------------------------------------------------------------
+
+    def subject_spans(self, text: str) -> list[_Span]:
+        """Spans that name a job, qualification or certificate by their form: a head word (…师/员/工/士, …证/资格/执照)
+        with the modifiers before it, up to a pronoun, verb, particle, place or another job word."""
+        tokens, pos = [], 0
+        for tok in jieba.lcut(text):
+            # jieba sometimes glues a head to the next word (照护师归 → 照护/师归): split it off again
+            if len(tok) == 2 and tok[0] in _JOB_HEADS and tok[1] in _AFTER_HEAD:
+                tokens += [(pos, tok[0]), (pos + 1, tok[1])]
+            else:
+                tokens.append((pos, tok))
+            pos += len(tok)
+        spans: list[_Span] = []
+        i = 0
+        while i < len(tokens):
+            start, tok = tokens[i]
+            j = i
+            # a head: a job word, or a certificate word after something
+            is_job = len(tok) >= 1 and tok.endswith(_JOB_HEADS) and _is_cjk(tok)
+            is_cert = any(tok == h or (tok.endswith(h) and len(tok) > len(h) and tok[: -len(h)] not in _CERT_VERB)
+                          for h in self._cert_heads)
+            if not (is_job or is_cert):
+                i += 1
+                continue
+            # a certificate word right after a job word belongs to it (电工 证)
+            end = start + len(tok)
+            if is_job and i + 1 < len(tokens) and tokens[i + 1][1] in self._cert_heads:
+                end += len(tokens[i + 1][1])
+                j = i + 1
+            k = i - 1
+            begin = start
+            # the head token itself may be a job word already (美容师); a bare 工/师 needs the token before it
+            while k >= 0:
+                ptok = tokens[k][1]
+                if not _is_cjk(ptok) or ptok in _STOP or "的" in ptok or ptok.endswith(_PLACE_END) and len(ptok) >= 2 \
+                        or len(ptok) == 1 and ptok in _FUNCTION_CHARS or _MEASURE.match(ptok) \
+                        or len(ptok) >= 2 and (ptok[-1] in "到了过着" or ptok[0] in "没未已") \
+                        or ptok.endswith(_JOB_WORD_END) and len(ptok) >= 2 and not (len(tok) == 1 and k == i - 1) \
+                        or start - tokens[k][0] > 10:
+                    break
+                begin = tokens[k][0]
+                k -= 1
+            while begin < end - 1 and text[begin] in _BAD_START:
+                begin += 1
+            text_span = text[begin:end]
+            name = self._name_part(text_span)
+            if name and len(name) >= 2 and name not in self._generic:
+                spans.append(_Span(begin, end, text_span, name))
+            i = j + 1
+        # keep the longest of overlapping spans
+        spans.sort(key=lambda s: (s.start, -(s.end - s.start)))
+        kept: list[_Span] = []
+        for s in spans:
+            if kept and s.start < kept[-1].end:
+                if (s.end - s.start) > (kept[-1].end - kept[-1].start):
+                    kept[-1] = s
+                continue
+            kept.append(s)
+        return kept
+
+    def _name_part(self, span: str) -> str:
+        name = span
+        for head in self._cert_heads:  # 电工证 → 电工; 教师资格证 → 教师
+            if name.endswith(head) and len(name) > len(head):
+                name = name[: -len(head)]
+                break
+        for head in self._cert_heads:
+            if name.endswith(head) and len(name) > len(head):
+                name = name[: -len(head)]
+        changed = True
+        while changed:  # 高级电工 → 电工, 国家职业资格美容师 → 美容师
+            changed = False
+            for level in self._levels:
+                if name.startswith(level) and len(name) > len(level) + 1:
+                    name, changed = name[len(level):], True
+        for tail in ("职业", "的"):  # 准入类职业资格 → 准入类 (generic)
+            if name.endswith(tail) and len(name) > len(tail):
+                name = name[: -len(tail)]
+        return "" if name in self._cert_heads else name
+
+    def link_span(self, span: _Span) -> SubjectLink:
+        name = span.name
+        base = dict(span=span.text, name=name, start=span.start)
+        if name in self.lexicon.occupations:
+            kind = MatchKind.EXACT if name in self._exact_names or name in self._bare_names else MatchKind.ALIAS
+            return SubjectLink(**base, kind=kind, occupations=tuple(sorted(self.lexicon.occupations[name])))
+        if name in self.lexicon.items:
+            return SubjectLink(**base, kind=MatchKind.ALIAS, items=tuple(sorted(self.lexicon.items[name])))
+        abbreviated = [n for n in self._bare_names if _abbreviates(name, n)]
+        if len(abbreviated) == 1:
+            return SubjectLink(**base, kind=MatchKind.ABBREVIATION,
+                               occupations=(self._name_of_fold[self._bare_names[abbreviated[0]]],))
+        homophones = self._homophones.get(tuple(lazy_pinyin(name)), set()) if _is_cjk(name) and len(name) >= 3 else set()
+        if homophones and len(homophones) <= 2:  # 美法师 → 美发师, 锅炉操做工 → 锅炉操作工
+            return SubjectLink(**base, kind=MatchKind.TYPO, occupations=tuple(sorted(homophones)))
+        near = self._near(name)
+        if any(form in name for form in self.lexicon.occupations if len(form) >= 2):
+            return SubjectLink(**base, kind=MatchKind.NONE, near=near)  # 医疗美容师 is not 美容师
+        typos = [(t, n) for t, n in self._fuzzy(name) if t == name]
+        if typos and len({n for _, n in typos}) <= 2:
+            return SubjectLink(**base, kind=MatchKind.TYPO, occupations=tuple(dict.fromkeys(n for _, n in typos)))
+        return SubjectLink(**base, kind=MatchKind.NONE, near=near)
+
+    def _near(self, name: str) -> tuple[str, ...]:
+        """Annex names an unlinked subject contains (医疗美容师 ⊃ 美容师) or is contained in (营养师 ⊂ 公共营养师)."""
+        inside = sorted({n for form, names in self.lexicon.occupations.items() if len(form) >= 2 and form in name
+                         for n in names}, key=len, reverse=True)
+        if inside:
+            return tuple(inside[:2])
+        around = [self._name_of_fold[n] for n in self._exact_names if name in n and len(name) >= 3]
+        return tuple(sorted(around)[:2])
 
     def run(self, question: str) -> Mentions:
         text = _fold(question)
@@ -185,17 +386,17 @@ class EntityLinker:
         items: list[tuple[int, int]] = []
         departments: list[tuple[int, str]] = []
         taken = [False] * len(text)
-        # Words that look like occupation names; a shorter form inside one of them (消防 in 消防设施操作员) is not
-        # a mention of that occupation.
-        unknown = self._unknown_names(question)
+        subjects = [self.link_span(s) for s in self.subject_spans(text)]
+        for span, link in zip(self.subject_spans(text), subjects):
+            for i in range(span.start, span.end):
+                taken[i] = True  # a name inside a subject span is read as part of that subject only
+            occupations += [(span.start, n) for n in link.occupations]
+            items += [(span.start, n) for n in link.items]
         for form, kind in self._forms:
             start = text.find(form)
             while start != -1:
                 end = start + len(form)
-                inside_other = kind == "occupation" and form not in self._exact_names and any(
-                    form in word and len(word.split(form, 1)[1]) >= 2 and word not in self.lexicon.occupations
-                    for word in unknown)
-                if not any(taken[start:end]) and not inside_other:
+                if not any(taken[start:end]):
                     for i in range(start, end):
                         taken[i] = True
                     if kind == "occupation":
@@ -210,20 +411,27 @@ class EntityLinker:
             n = chinese_number(next(g for g in m.groups() if g))
             if n is not None:
                 items.append((m.start(), n))
-        fuzzy: list[tuple[str, str]] = []
-        if not (occupations or items or departments or unknown):
+        fuzzy: list[tuple[str, str]] = [(s.name, n) for s in subjects
+                                         if s.kind in (MatchKind.TYPO, MatchKind.ABBREVIATION) for n in s.occupations]
+        # Job descriptions, names in pieces and whole-question typos only when the question names no subject.
+        if not (subjects or occupations or items or departments):
             described = self.by_cues(masked)
             fuzzy += described
             occupations += [(0, name) for _, name in described]
-        if not (occupations or items or departments):
+            subjects += [SubjectLink(span=typed, name=typed, kind=MatchKind.CUE, occupations=(name,))
+                         for typed, name in described]
+        if not (subjects or occupations or items or departments):
             partial = self.by_name_parts(masked)
             if partial:
                 fuzzy = [partial]
                 occupations.append((0, partial[1]))
-        if not (occupations or items or departments):
-            fuzzy = [(typed, name) for typed, name in self._fuzzy(masked)
-                     if not unknown or any(typed in word or word in typed for word in unknown)]
-            occupations += [(0, name) for _, name in fuzzy]
+                subjects.append(SubjectLink(span=partial[0], name=partial[0], kind=MatchKind.CUE,
+                                            occupations=(partial[1],)))
+        if not (subjects or occupations or items or departments):
+            typos = self._fuzzy(masked)
+            fuzzy = typos
+            occupations += [(0, name) for _, name in typos]
+            subjects += [SubjectLink(span=t, name=t, kind=MatchKind.TYPO, occupations=(n,)) for t, n in typos]
         return Mentions(
             occupations=_ordered(occupations),
             items=_ordered(items),
@@ -231,9 +439,9 @@ class EntityLinker:
             batches=self._batches(masked),
             clauses=tuple(n for m in _CLAUSE_REF.finditer(masked) if (n := chinese_number(m.group(1))) is not None)
             + ((0,) if _OPENING_REF.search(masked) else ()),
-            unknown_names=() if occupations or items else tuple(
-                w for w in unknown if not any(typed in w or w in typed for typed, _ in fuzzy)),
+            unknown_names=tuple(s.name for s in subjects if not s.linked),
             fuzzy=tuple(fuzzy),
+            subjects=tuple(subjects),
         )
 
     def _batches(self, text: str) -> tuple[str, ...]:
@@ -318,25 +526,6 @@ class EntityLinker:
                 result.append((typed, name))
         return result
 
-    def _unknown_names(self, question: str) -> tuple[str, ...]:
-        """Occupation- or certificate-like words the annex does not have (焊工, 心理咨询师, 教师资格 …)."""
-        text = _fold(question)
-        candidates = [m.group(1) for m in _CERT_WORD.finditer(text) if _ends_in_noun(m.group(1))]
-        candidates += [m.group(1) for m in _NAME_BEFORE.finditer(text)]
-        candidates += [w for w in jieba.lcut(text) if _OCCUPATION_SUFFIX.match(w)]
-        names: list[str] = []
-        for candidate in candidates:
-            kept: list[str] = []
-            for token in reversed(jieba.lcut(candidate)):
-                if token in _FILLER or "的" in token or (len(token) > 1 and token in _GENERIC):
-                    break
-                kept.insert(0, token)
-            word = "".join(kept)
-            if len(word) >= 2 and word not in _GENERIC and not any(word in n for n in names):
-                names = [n for n in names if n not in word] + [word]
-        return tuple(names)
-
-
 def _sounds_alike(a: str, b: str) -> bool:
     """Two syllables a typist confuses: the same initial (磨/模) or the same final (掉/调)."""
     def split(syllable: str) -> tuple[str, str]:
@@ -346,13 +535,21 @@ def _sounds_alike(a: str, b: str) -> bool:
     return a == b or (ia and ia == ib) or (fa and fa == fb)
 
 
-def _ends_in_noun(text: str) -> bool:
-    """Certificate names are nouns (jieba tags 会计 and 驾驶 as verbs, so a two-character verb counts too)."""
-    words = list(pseg.lcut(text))
-    if not words:
+def _is_cjk(token: str) -> bool:
+    return bool(re.fullmatch(r"[\u4e00-\u9fff]+", token))
+
+
+def _abbreviates(short: str, name: str) -> bool:
+    """信通机务员 → 信息通信网络机务员: shorter, same head, every character in order, and either the same first
+    character or a tail of the name (木工 → 手工木工). Never the reverse: a longer name is not an abbreviation."""
+    if not (2 <= len(short) < len(name)) or short[-1] != name[-1]:
         return False
-    last = words[-1]
-    return last.flag.startswith("n") or (len(words) == 1 and last.flag == "v" and len(last.word) >= 2)
+    if name.endswith(short):
+        return True
+    if short[0] != name[0] or len(short) < 3:
+        return False
+    it = iter(name)
+    return all(ch in it for ch in short)
 
 
 def _ordered(found: list[tuple[int, object]]) -> tuple:
