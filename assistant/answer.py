@@ -27,6 +27,7 @@ MAX_CITATIONS = 12
 _JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")
 _MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
 _OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作")
+_COUNTED = re.compile(r"项|职业|工种|资格|证|occupation|item|qualification", re.I)
 _OVERVIEW = re.compile(r"附件.*(多少|几)|一共.*项|总共.*项|多少项|几项|how many")
 
 
@@ -142,7 +143,8 @@ class GroundedAnswerer:
             R("batches", lambda q: bool(q.mentions.batches), self.answer_batches),
             R("clauses", lambda q: bool(q.mentions.clauses), self.answer_clauses),
             R("topics", lambda q: bool(q.topics), self.answer_topics),
-            R("counts", lambda q: "count" in q.wants or bool(_OVERVIEW.search(q.text)), self.answer_overview),
+            R("counts", lambda q: bool(_OVERVIEW.search(q.text)) or "count" in q.wants and bool(_COUNTED.search(q.text)),
+              self.answer_overview),
             R("practical_matter_late", lambda q: q.unsupported or q.intent == "practical", self.decline_practical,
               guard=True),
             R("extractive", lambda q: True, self.answer_from_retrieval),
@@ -383,7 +385,7 @@ class GroundedAnswerer:
             distinct = list(dict.fromkeys(r.occupation for r in item_rows))
             if len(groups) == 1:
                 g = item_rows
-                d.say(f"附件第{item}项「{g[0].qualification}」包括{'、'.join(distinct)}，{self.profile.fate(g[0])}，"
+                d.say(f"附件第{item}项「{g[0].qualification}」包括{len(distinct)}个职业：{'、'.join(distinct)}，{self.profile.fate(g[0])}，"
                       f"实施部门为{g[0].departments_text()}。", cite, *batch_cites)
             else:
                 d.say(f"附件第{item}项「{item_rows[0].qualification}」包括{len(distinct)}个职业（{self.batch_summary(item_rows)}）：",
@@ -445,8 +447,9 @@ class GroundedAnswerer:
         for batch in (BATCH_1, BATCH_2, BATCH_LICENSED):
             names = dict.fromkeys(r.occupation for r in rows if r.batch == batch)
             if names:
-                parts.append(f"{self.profile.batch_word(batch)}{len(names)}个")
-        return "，".join(parts)
+                when = self.profile.deadline(batch)
+                parts.append(f"{self.profile.batch_word(batch)}{len(names)}个" + (f"，拟于{when}退出" if when else ""))
+        return "；".join(parts)
 
     def answer_batches(self, q, d, used):
         rows: list[AnnexRow] = []
@@ -459,7 +462,8 @@ class GroundedAnswerer:
                 by_item.setdefault(r.item, []).append(r)
             if batch == BATCH_LICENSED:
                 names = "、".join(dict.fromkeys(r.occupation for r in batch_rows))
-                d.say(f"拟依照法定程序调整为准入类职业资格的职业共{len(batch_rows)}个：{names}。它们不分批退出。",
+                d.say(f"拟依照法定程序调整为准入类职业资格的职业共{len(batch_rows)}个：{names}。"
+                      "它们与公共安全、人身健康、生命财产安全等密切相关，不分批退出，而是依法调整为准入类职业资格。",
                       *self.batch_citations(batch_rows, used), *[self.row_citation(i, g) for i, g in by_item.items()])
             else:
                 info = self.profile.batch(batch)
@@ -481,30 +485,43 @@ class GroundedAnswerer:
     def answer_clauses(self, q, d, used):
         for n in q.mentions.clauses:
             clause = self.corpus.clause(n)
-            first = clause.sentences()[0]
-            lead = re.sub(r"^[一二三四五六七八九十]+、", "", _clean(first))
-            d.say(f"通知{clause.label}的要点：{lead}", Citation(source="notice", clause=n, label=clause.label,
-                                                           quote=_clean(clause.text)))
+            asked = re.sub(rf"第\s*\S{{1,3}}\s*条|{CLAUSE_LABELS[n]}|通知|说了什么|讲了什么|主要内容|内容", "", q.text)
+            best = self.best_passage(asked, [n])
+            lead = best[3] if best and best[0] >= 2 else self.clause_summary(n)
+            d.say(f"通知{clause.label}：{lead}。", Citation(source="notice", clause=n, label=clause.label,
+                                                         quote=_clean(clause.text)))
             used += [f"clause-{n}-{i}" for i in range(len(clause.sentences()))][:3]
         self.follow(d, "已发的证书还有效吗？", "退出后怎么评价技能？")
 
+    def clause_summary(self, n: int, limit: int = 160) -> str:
+        """A clause in its own words, as much as fits: its heading, then its sentences."""
+        out = ""
+        for sentence in self.corpus.clause(n).sentences():
+            part = _plain(sentence)
+            if out and len(out) + len(part) > limit:
+                break
+            out += part
+        return out.rstrip("。")
+
     def say_topic(self, d: Draft, t: Topic, used: list[str], question: str = "") -> None:
-        """The topic's lead line, or, when the question asks about one sentence of the topic's clauses that the
-        lead does not carry, that sentence in the notice's words."""
-        best = self.best_sentence(question, [t.clause] + [n for n, _ in t.also]) if question else None
-        keyed = [s for s in self.corpus.clause(t.clause).sentences() if any(k in s for k in t.sentence_keys)]
-        if best and best[1] not in keyed:
-            number, sentence = best
-            d.say(_plain(sentence), Citation(source="notice", clause=number, label=CLAUSE_LABELS[number],
-                                             quote=_clean(sentence)))
-            used += [f"clause-{number}-{self.corpus.clause(number).sentences().index(sentence)}"]
-            return
+        """The topic's lead line, or the passage of the topic's clauses that carries more of what the question
+        asks (保证政策不断线 for 会断线吗), in the notice's words."""
+        lead = self.lead(t)
+        clauses = [t.clause] + [n for n, _ in t.also]
         cites = [self.clause_citation(t.clause, t.sentence_keys)]
         used += self.clause_sentence_ids(t.clause, t.sentence_keys)
         for number, keys in t.also:
             cites.append(self.clause_citation(number, keys))
             used += self.clause_sentence_ids(number, keys)
-        d.say(self.lead(t), *cites)
+        d.say(lead, *cites)
+        best = self.best_passage(question, clauses) if question and t.specific else None
+        if best:
+            _, number, index, passage = best
+            novel = [w for w in tokenize(question) if len(w) >= 2 and w in passage and w not in lead]
+            if sum(map(len, set(novel))) >= 2 and passage not in lead:
+                d.say(passage + "。", Citation(source="notice", clause=number, label=CLAUSE_LABELS[number],
+                                              quote=_clean(self.corpus.clause(number).sentences()[index])))
+                used.append(f"clause-{number}-{index}")
 
     def lead(self, t: Topic) -> str:
         if t.name == "schedule":  # the batches and deadlines come from clause 二 through the profile
@@ -512,16 +529,29 @@ class GroundedAnswerer:
             return f"{self.profile.year}年底前分批退出目录：{parts}；有关工作请于年底前完成。"
         return t.lead
 
-    def best_sentence(self, question: str, clauses: list[int]) -> tuple[int, str] | None:
-        """The sentence of these clauses sharing the most content words with the question (two at least)."""
-        words = {w for w in tokenize(question) if len(w) >= 2}
-        best, score = None, 1
+    @staticmethod
+    def overlap(question: str, text: str) -> int:
+        """Characters of the question's content words (two characters or more) that the text contains."""
+        return sum(len(w) for w in {w for w in tokenize(question) if len(w) >= 2} if w in text)
+
+    def best_passage(self, question: str, clauses: list[int], width: int = 3) -> tuple[int, int, int, str] | None:
+        """(score, clause, sentence index, passage): the run of at most `width` comma phrases of these clauses that
+        shares the most content words with the question; None when no run shares a word."""
+        best = None
         for n in clauses:
-            for s in self.corpus.clause(n).sentences():
-                shared = sum(len(w) for w in words if w in s)
-                if shared > score * 2 and (best is None or shared > best[0]):
-                    best = (shared, n, s)
-        return (best[1], best[2]) if best else None
+            sentences = self.corpus.clause(n).sentences()
+            for index, sentence in enumerate(sentences):
+                if n and index == 0 and len(sentences) > 1:
+                    continue  # a numbered clause opens with its heading: a title, not an answer
+                phrases = [p for p in re.split(r"[，；。]", _plain(sentence)) if p]
+                for i in range(len(phrases)):
+                    for j in range(i + 1, min(len(phrases), i + width) + 1):
+                        passage = "，".join(phrases[i:j])
+                        score = self.overlap(question, passage)
+                        # the shortest run with the best score: no padding phrases
+                        if score and (best is None or score > best[0] or score == best[0] and len(passage) < len(best[3])):
+                            best = (score, n, index, passage)
+        return best
 
     def answer_topics(self, q, d, used):
         topics = [t for t in q.topics if t.specific] + [t for t in q.topics if not t.specific]
@@ -571,13 +601,25 @@ class GroundedAnswerer:
     def answer_from_retrieval(self, q, d, used):
         """No rule recognised the question: quote the best clause sentence when the two retrievers agree on it,
         decline when they do not (a rank test, not a raw score: the embedding scores sit in a narrow band)."""
-        hits = self.confident_clause_hits(q.text)
-        if q.injection or not hits or q.declines_by_meaning:
+        hits = [e for e in self.confident_clause_hits(q.text) if self.overlap(q.text, e.text) >= 2]
+        best = self.best_passage(q.text, list(range(len(self.corpus.clauses))))
+        distinctive = best and any(len(w) >= 2 and w in best[3] and self._sentence_frequency(w) == 1
+                                   for w in tokenize(q.text))
+        if q.injection or q.declines_by_meaning or not (hits or distinctive):
             return self.decline_offtopic(q, d, used)
-        e = hits[0]
-        d.say(f"通知{e.label}写道：「{_clean(e.text)}」", e.citation(_clean(e.text)))
-        used.append(e.doc_id)
+        if hits:
+            e = hits[0]
+            number, index = e.clause, int(e.doc_id.rsplit("-", 1)[1])
+            best = self.best_passage(q.text, [number]) or best
+        _, number, index, passage = best
+        sentence = self.corpus.clause(number).sentences()[index]
+        d.say(f"通知{CLAUSE_LABELS[number]}：{passage}。", Citation(source="notice", clause=number,
+                                                                label=CLAUSE_LABELS[number], quote=_clean(sentence)))
+        used.append(f"clause-{number}-{index}")
         self.follow(d, "已发的证书还有效吗？", "退出后怎么评价技能？")
+
+    def _sentence_frequency(self, word: str) -> int:
+        return sum(word in s for c in self.corpus.clauses for s in c.sentences())
 
     def confident_clause_hits(self, text: str, depth: int = 3):
         """Clause sentences both retrievers rank among their first `depth` of all documents."""

@@ -199,12 +199,13 @@ _STOP = set(
     "请问 请 问 想 知道 这 那 这个 那个 这些 那些 该 此 本 个 张 一个 一张 名 一名 位 还 也 都 吧 吗 呢 啊 对 对于 关于 属于 "
     "像 比如 例如 就 要 会 能 可以 帮 查 看看 说 听说 什么 哪个 哪些 啥 如果 但 但是 而 里 里面 中 之 非 算 叫 称 即 "
     "如 包括 以上 等 持有 持 取得 获得 办 办的 领 发 发的 一并 以及 哪 哪一 其 其中 所 所有 各 各类 各种 那么 另外 再 "
+    "现有 持证 单位 我单位 本单位 公司 企业里 "
     "发放 颁发 核发 补发 换发 注销 吊销 撤销 认定 评价 鉴定 "
     "为 成 成为 调整 纳入 列入 归 从 被 由 向 给 把 将 "
     "问下 问一下 一下 下 咨询 打听 手里 手上 已经 已 原来 以前 之前 现在 以后 目前 今年 去年 之后 附件 通知 文件".split()
 ) | _FILLER
 # A place where someone works, before a job name, is not a specialisation of it (饭店厨师 is a 厨师).
-_PLACE_END = tuple("店厂院馆司校场站局所队部地间区处园室")
+_PLACE_END = tuple("店厂院馆司校场站局所队部地间区处园室位")
 _JOB_WORD_END = _JOB_HEADS + ("匠", "手")
 _AFTER_HEAD = set("归在是的吗呢还也都有和跟与及或要会能属算哪第证")
 # Characters that never begin a name but that jieba sometimes glues to one (考过保育证 → 过保育).
@@ -256,6 +257,7 @@ class EntityLinker:
         self._exact_names = {_fold(r.occupation) for r in corpus.annex_rows}
         self._name_of_fold = {_fold(r.occupation): r.occupation for r in corpus.annex_rows}
         self._bare_names = {re.sub(r"[（(][^）)]*[）)]", "", n): n for n in self._exact_names}
+        self._job_heads = tuple(profile.occupation_heads) if profile else _JOB_HEADS
         self._cert_heads = tuple(sorted(profile.certificate_heads if profile else ("证书", "资格", "证"), key=len,
                                         reverse=True))
         self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
@@ -286,7 +288,7 @@ class EntityLinker:
             start, tok = tokens[i]
             j = i
             # a head: a job word, or a certificate word after something
-            is_job = len(tok) >= 1 and tok.endswith(_JOB_HEADS) and _is_cjk(tok)
+            is_job = len(tok) >= 1 and tok.endswith(self._job_heads) and _is_cjk(tok)
             is_cert = any(tok == h or (tok.endswith(h) and len(tok) > len(h) and tok[: -len(h)] not in _CERT_VERB)
                           for h in self._cert_heads)
             if not (is_job or is_cert):
@@ -314,7 +316,7 @@ class EntityLinker:
                 begin += 1
             text_span = text[begin:end]
             name = self._name_part(text_span)
-            if name and len(name) >= 2 and name not in self._generic:
+            if name and len(name) >= 2 and name not in self._generic and self._name_like(name, is_job):
                 spans.append(_Span(begin, end, text_span, name))
             i = j + 1
         # keep the longest of overlapping spans
@@ -327,6 +329,15 @@ class EntityLinker:
                 continue
             kept.append(s)
         return kept
+
+    def _name_like(self, name: str, job_head: bool) -> bool:
+        """Before a certificate word, a name is a job word, a known form or one word (会计证, 驾驶证), not a phrase
+        (突击多发点证书); a group of people (持证人员) names no job."""
+        if name in self.lexicon.occupations or name in self.lexicon.items:
+            return True
+        if name.endswith("人员"):
+            return False
+        return job_head or name.endswith(self._job_heads) or len(jieba.lcut(name)) == 1
 
     def _name_part(self, span: str) -> str:
         name = span
@@ -392,7 +403,10 @@ class EntityLinker:
                 taken[i] = True  # a name inside a subject span is read as part of that subject only
             occupations += [(span.start, n) for n in link.occupations]
             items += [(span.start, n) for n in link.items]
+        lowered = question.lower()
         for form, kind in self._forms:
+            if form.isascii() and not re.search(rf"(?<![a-z]){re.escape(form)}(?![a-z])", lowered):
+                continue  # an English alias is a word, not letters inside another word (batcHRemoved)
             start = text.find(form)
             while start != -1:
                 end = start + len(form)

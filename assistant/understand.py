@@ -43,11 +43,12 @@ _UNSUPPORTED = re.compile(
     r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|salary|wage|fee|cost|sign up|register|near me"
 , re.I)
 _INJECTION = re.compile(
-    r"忽略|无视|忘记|不要管|ignore|disregard|system prompt|系统提示|提示词|你现在是|扮演|假装|越狱|jailbreak|DAN模式|开发者模式",
+    r"忽略|无视|忘记|忘掉|不要管|改做|改成|翻译成|ignore|disregard|system prompt|系统提示|提示词|你现在是|扮演|假装|越狱|jailbreak|DAN模式|开发者模式",
     re.I,
 )
 PROMPT_LEAK = re.compile(r"提示词|system prompt|你的指令|你的规则|内部指令|prompt|输出.{0,6}(设定|指令|规则)", re.I)
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|它|这个|该|这|那个|此)|它|呢[？?]?$|这个职业|该职业|上面|刚才|前面")
+_OTHER_BATCH = re.compile(r"另一批|另外一批|其他批|剩下的?(那|另)?一?批|另一个批次")
 SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一项里|这项")
 _NARROWING = re.compile(r"^(其中|这些|里面|当中|这里面|它们|上述|以上)")
 # "X 跟/和 Y 一样吗": Y is the yardstick, X the subject asked about.
@@ -82,7 +83,7 @@ class Topic:
 
 TOPICS = [
     Topic("centres", re.compile(r"assessment cent|鉴定中心|鉴定站|鉴定所|鉴定机构|质量监管|监管|监督|质量.{0,6}(谁|管)|quality|supervis"), 6,
-          ("鉴定中心",), "人力资源社会保障部门的职业技能鉴定中心要加快职能转变，加强职业技能等级认定工作的质量监管，做好公共服务。"),
+          ("鉴定中心",), "人力资源社会保障部门职业技能鉴定中心要加快职能转变，加强职业技能等级认定工作的质量监管；有关单位的鉴定中心可探索向社会培训评价组织转型。"),
     Topic("students", re.compile(r"student|apprentice|school|学生|学校|院校|学徒|学员|在读|毕业|结业|招生|培养计划"), 3,
           ("职业院校",), "按职业资格证书培养计划招生的职业院校（含技工院校）和企业新型学徒，支持其执行培养培训计划，结业时能取得相应职业资格证书或职业技能等级证书。"),
     Topic("exam", re.compile(r"exam|registration|refund|考了|还没发|没发证|没拿到|没领到|报名|考试公告|鉴定考试|已报|报了|退费|退钱|退回|费用|考完|考过|考试|鉴定公告"), 3,
@@ -101,11 +102,11 @@ TOPICS = [
         r"who (issues|certif)|issue.{0,20}certificate|certificate.{0,20}after|以后|今后|将来|谁来|谁发|谁认定|谁评|"
         r"等级认定|等级证书|社会化|用人单位|评价组织|自主评价|取代|替代|代替|还能考|怎么考|还考|"
         r"企业.{0,8}(评|认定|发证)|自主|自己评|自己认定|试点|遴选|培训评价组织|政府.{0,6}(认定|发证)"),
-          1, ("由用人单位",), "退出目录后不再由政府或其授权的单位认定发证，改由用人单位和相关社会组织开展职业技能等级认定、颁发职业技能等级证书。",
+          1, ("由用人单位",), "退出目录后不再由政府或其授权的单位认定发证，改由用人单位和相关社会组织按照职业标准或评价规范开展职业技能等级认定、颁发职业技能等级证书。",
           also=((5, ("自主评价",)),)),
     Topic("why", re.compile(r"为什么|为何|意义|目的|原因|好处|why|初衷|干嘛要|为啥"), 1, ("一场革命",),
           "通知说，这是推动政府职能转变、形成以市场为导向的技能人才培养使用机制的一场革命。", specific=False),
-    Topic("background", re.compile(r"国务院|常务会议|2019|谁决定|依据|背景|由来"), 0, ("国务院常务会议决定",),
+    Topic("background", re.compile(r"国务院|常务会议|2019|谁决定|依据|背景|由来|(什么|哪次|哪个)会议|决定的"), 0, ("国务院常务会议决定",),
           "2019年12月，国务院常务会议决定分步取消水平评价类技能人员职业资格，推行社会化职业技能等级认定。", specific=False),
     Topic("schedule", re.compile(
         r"(什么时候|何时|啥时候|哪天).{0,4}(退出|取消|完成)|分几批|几批|分批|时间安排|(什么时候|何时|什么时间|哪天|多久).{0,6}完成|完成.{0,4}(时间|期限|时限)|年底前|进度|时间表|什么时候退出|何时退出|什么时候取消|啥时候|退出时间|哪年|timeline|schedule|finish"),
@@ -190,7 +191,8 @@ class Understanding:
             guess = self.intents.classify(text).intent
             if guess in DECLINE_INTENTS and not asks_something_known:
                 intent = guess
-            elif guess and guess not in DECLINE_INTENTS and not (topics or header):
+            elif guess and guess not in DECLINE_INTENTS and not (topics or header) and not (
+                    wants & {"count", "list", "batch", "departments", "item"}):
                 if guess in TOPIC_BY_NAME:
                     intent, topics = guess, (TOPIC_BY_NAME[guess],)
                 elif guess in HEADER_INTENTS and ABOUT_NOTICE.search(text):
@@ -200,7 +202,8 @@ class Understanding:
                         and _COMPARED_TO.search(text))
         return Interpretation(
             text=text, mentions=mentions, wants=wants, topics=topics, header_facts=header,
-            unsupported=bool(_UNSUPPORTED.search(text)), injection=bool(_INJECTION.search(text)),
+            unsupported=any(not any(t.pattern.search(m.group()) for t in TOPICS) for m in _UNSUPPORTED.finditer(text)),
+            injection=bool(_INJECTION.search(text)),
             intent=intent, compared_to_linked=compared,
         )
 
@@ -215,7 +218,11 @@ class Understanding:
         m = current.mentions
         names_own_subject = bool(m.subjects or m.occupations or m.items)
         same_item = bool(SAME_ITEM.search(current.text)) and not names_own_subject
-        needs_subject = same_item or not (names_own_subject or m.departments or m.batches or m.clauses
+        if _OTHER_BATCH.search(current.text) and not m.batches:
+            needs_subject = True
+        else:
+            needs_subject = False
+        needs_subject = needs_subject or same_item or not (names_own_subject or m.departments or m.batches or m.clauses
                                           or current.header_facts) and (
             current.wants or _FOLLOW_UP.search(current.text) or SAME_ITEM.search(current.text))
         needs_question = (m.has_subject() or m.batches) and not m.unlinked and not (current.wants - {"withdrawn"}) and (
@@ -228,6 +235,9 @@ class Understanding:
         for earlier in reversed(users):
             prev = self.read(normalize(earlier))
             pm = prev.mentions
+            if _OTHER_BATCH.search(current.text) and len(set(pm.batches)) == 1:
+                others = tuple(b.batch for b in self.profile.batches if b.batch not in pm.batches)
+                return replace(current, mentions=replace(m, batches=others), context_from=earlier)
             if narrows and (pm.items or pm.batches) and not pm.occupations:
                 items = pm.items or tuple(dict.fromkeys(self.rows_by_occupation[o][0].item for o in pm.occupations))
                 return replace(current, mentions=replace(m, items=items, batches=m.batches or pm.batches),
