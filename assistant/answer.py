@@ -19,7 +19,7 @@ from .records import (
 )
 from .retrieve import HybridRetriever, tokenize
 from .understand import (
-    ABOUT_NOTICE, ANSWERABLE_WANTS, PROMPT_LEAK, SAME_ITEM, TOPIC_BY_NAME, TOPICS, Interpretation, Topic, Understanding, is_weak,
+    ABOUT_NOTICE, ANSWERABLE_WANTS, COUNTED, PROMPT_LEAK, SAME_ITEM, TOPIC_BY_NAME, TOPICS, Interpretation, Topic, Understanding, is_weak,
 )
 
 LIST_IN_FULL = 15  # a list of more items than this is summarised, with the annex-tab filter that shows it whole
@@ -27,7 +27,6 @@ MAX_CITATIONS = 12
 _JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")
 _MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
 _OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作")
-_COUNTED = re.compile(r"项|职业|工种|资格|证|occupation|item|qualification", re.I)
 _OVERVIEW = re.compile(r"附件.*(多少|几)|一共.*项|总共.*项|多少项|几项|how many")
 
 
@@ -120,7 +119,7 @@ class GroundedAnswerer:
             R("other_year", lambda q: bool(self._other_years(q)) and not (q.mentions.occupations or q.mentions.items),
               self.decline_other_year, guard=True),
             R("practical_matter", lambda q: (q.unsupported or q.intent == "practical") and not (
-                q.mentions.occupations or q.mentions.items) and not self._asks_notice_fact(q),
+                q.mentions.occupations or q.mentions.items),
               self.decline_practical, guard=True),
             R("not_about_notice", lambda q: q.intent == "offtopic" and not q.has_anchor(), self.decline_offtopic,
               guard=True),
@@ -143,7 +142,7 @@ class GroundedAnswerer:
             R("batches", lambda q: bool(q.mentions.batches), self.answer_batches),
             R("clauses", lambda q: bool(q.mentions.clauses), self.answer_clauses),
             R("topics", lambda q: bool(q.topics), self.answer_topics),
-            R("counts", lambda q: bool(_OVERVIEW.search(q.text)) or "count" in q.wants and bool(_COUNTED.search(q.text)),
+            R("counts", lambda q: bool(_OVERVIEW.search(q.text)) or "count" in q.wants and bool(COUNTED.search(q.text)),
               self.answer_overview),
             R("practical_matter_late", lambda q: q.unsupported or q.intent == "practical", self.decline_practical,
               guard=True),
@@ -198,12 +197,6 @@ class GroundedAnswerer:
     def _other_years(self, q: Interpretation) -> list[str]:
         known = {str(self.profile.year), str(self.profile.year - 1)}
         return [y for y in re.findall(r"(20\d\d)年?", q.text) if y not in known]
-
-    @staticmethod
-    def _asks_notice_fact(q: Interpretation) -> bool:
-        """A practical word inside a question the notice does answer (报名了的考试怎么办 is clause 三)."""
-        return bool(q.topics) and not q.intent == "practical" and not re.search(
-            r"多少钱|费用多少|收费标准|报名费.{0,4}(多少|标准)|在哪|哪里|去哪|科目|工资|收入|挣|赚", q.text)
 
     # ---- sources -------------------------------------------------------------------------------------
 
@@ -514,11 +507,10 @@ class GroundedAnswerer:
             cites.append(self.clause_citation(number, keys))
             used += self.clause_sentence_ids(number, keys)
         d.say(lead, *cites)
-        best = self.best_passage(question, clauses) if question and t.specific else None
+        best = self.best_passage(question, clauses, known=lead) if question and t.specific else None
         if best:
-            _, number, index, passage = best
-            novel = [w for w in tokenize(question) if len(w) >= 2 and w in passage and w not in lead]
-            if sum(map(len, set(novel))) >= 2 and passage not in lead:
+            score, number, index, passage = best
+            if score >= 2 and passage not in lead:
                 d.say(passage + "。", Citation(source="notice", clause=number, label=CLAUSE_LABELS[number],
                                               quote=_clean(self.corpus.clause(number).sentences()[index])))
                 used.append(f"clause-{number}-{index}")
@@ -530,11 +522,13 @@ class GroundedAnswerer:
         return t.lead
 
     @staticmethod
-    def overlap(question: str, text: str) -> int:
-        """Characters of the question's content words (two characters or more) that the text contains."""
-        return sum(len(w) for w in {w for w in tokenize(question) if len(w) >= 2} if w in text)
+    def overlap(question: str, text: str, known: str = "") -> int:
+        """Characters of the question's content words (two characters or more) that the text contains and the
+        `known` text (what the answer already says) does not."""
+        return sum(len(w) for w in {w for w in tokenize(question) if len(w) >= 2} if w in text and w not in known)
 
-    def best_passage(self, question: str, clauses: list[int], width: int = 3) -> tuple[int, int, int, str] | None:
+    def best_passage(self, question: str, clauses: list[int], width: int = 3,
+                     known: str = "") -> tuple[int, int, int, str] | None:
         """(score, clause, sentence index, passage): the run of at most `width` comma phrases of these clauses that
         shares the most content words with the question; None when no run shares a word."""
         best = None
@@ -547,7 +541,7 @@ class GroundedAnswerer:
                 for i in range(len(phrases)):
                     for j in range(i + 1, min(len(phrases), i + width) + 1):
                         passage = "，".join(phrases[i:j])
-                        score = self.overlap(question, passage)
+                        score = self.overlap(question, passage, known)
                         # the shortest run with the best score: no padding phrases
                         if score and (best is None or score > best[0] or score == best[0] and len(passage) < len(best[3])):
                             best = (score, n, index, passage)

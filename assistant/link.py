@@ -337,7 +337,11 @@ class EntityLinker:
             return True
         if name.endswith("人员"):
             return False
-        return job_head or name.endswith(self._job_heads) or len(jieba.lcut(name)) == 1
+        if job_head or name.endswith(self._job_heads) or len(jieba.lcut(name)) == 1:
+            return True
+        from jieba import posseg  # part-of-speech tables load only for a phrase before a certificate word
+
+        return any(w.flag.startswith("n") and len(w.word) >= 2 for w in posseg.lcut(name))
 
     def _name_part(self, span: str) -> str:
         name = span
@@ -362,6 +366,8 @@ class EntityLinker:
     def link_span(self, span: _Span) -> SubjectLink:
         name = span.name
         base = dict(span=span.text, name=name, start=span.start)
+        if name not in self.lexicon.occupations and name[:-1] in self.lexicon.occupations and name.endswith(self._job_heads):
+            name = name[:-1]  # 驾校教练员: the alias 驾校教练 with a job head added
         if name in self.lexicon.occupations:
             kind = MatchKind.EXACT if name in self._exact_names or name in self._bare_names else MatchKind.ALIAS
             return SubjectLink(**base, kind=kind, occupations=tuple(sorted(self.lexicon.occupations[name])))

@@ -37,10 +37,10 @@ ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "categ
                               "students", "compare", "list", "count", "exam"})
 # Practical matters about a job the notice says nothing of.
 _UNSUPPORTED = re.compile(
-    r"工资|薪资|薪水|收入|待遇|赚|挣|多少钱|落户|积分|加分|补贴|补助|社保|学历|文化程度|报考条件|报考要求|申报条件|费用多少|收费标准|报名费|"
+    r"工资|薪资|薪水|收入|待遇|赚|挣|多少钱|落户|积分|加分|补贴|补助|社保|学历|文化程度|报考条件|报考要求|申报条件|费用多少|收费标准|"
     r"哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|去哪报|怎么报名|培训班|"
     r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证|"
-    r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|salary|wage|fee|cost|sign up|register|near me"
+    r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|(费|价格|价钱).{0,4}(多少|标准|几)|有效期|到期|salary|wage|fee|cost|sign up|register|near me"
 , re.I)
 _INJECTION = re.compile(
     r"忽略|无视|忘记|忘掉|不要管|改做|改成|翻译成|ignore|disregard|system prompt|系统提示|提示词|你现在是|扮演|假装|越狱|jailbreak|DAN模式|开发者模式",
@@ -65,6 +65,8 @@ _HEADER_FACTS = [
 ]
 _HEADER_RE = [(k, re.compile(v, re.I)) for k, v in _HEADER_FACTS]
 HEADER_INTENTS = frozenset(k for k, _ in _HEADER_FACTS)
+# A count of something the annex lists (多少项, 几个职业), not any 多少.
+COUNTED = re.compile(r"(多少|几|how many)\s*(个|种|类)?\s*(项|职业|工种|资格|occupation|item|qualification)", re.I)
 ABOUT_NOTICE = re.compile(r"通知|文件|这份|本文|此文|文号|发文|印发|notice|document", re.I)
 
 
@@ -83,7 +85,7 @@ class Topic:
 
 TOPICS = [
     Topic("centres", re.compile(r"assessment cent|鉴定中心|鉴定站|鉴定所|鉴定机构|质量监管|监管|监督|质量.{0,6}(谁|管)|quality|supervis"), 6,
-          ("鉴定中心",), "人力资源社会保障部门职业技能鉴定中心要加快职能转变，加强职业技能等级认定工作的质量监管；有关单位的鉴定中心可探索向社会培训评价组织转型。"),
+          ("鉴定中心",), "人力资源社会保障部门职业技能鉴定中心要加快职能转变，加强职业技能等级认定工作的质量监管，做好公共服务；有关单位的鉴定中心可探索向社会培训评价组织转型。"),
     Topic("students", re.compile(r"student|apprentice|school|学生|学校|院校|学徒|学员|在读|毕业|结业|招生|培养计划"), 3,
           ("职业院校",), "按职业资格证书培养计划招生的职业院校（含技工院校）和企业新型学徒，支持其执行培养培训计划，结业时能取得相应职业资格证书或职业技能等级证书。"),
     Topic("exam", re.compile(r"exam|registration|refund|考了|还没发|没发证|没拿到|没领到|报名|考试公告|鉴定考试|已报|报了|退费|退钱|退回|费用|考完|考过|考试|鉴定公告"), 3,
@@ -99,10 +101,11 @@ TOPICS = [
         r"(证|证书)[^。？]{0,10}(有效|作废|有用|还能用|失效|管用|作数|认可|承认|没用|废|还算)|"
         r"(有效|作废|失效|白考)"), 4, ("继续有效",), "退出目录前已发放的职业资格证书继续有效，可作为持证者职业能力水平的证明。"),
     Topic("future", re.compile(
-        r"who (issues|certif)|issue.{0,20}certificate|certificate.{0,20}after|以后|今后|将来|谁来|谁发|谁认定|谁评|"
+        r"who (issues|certif)|issue.{0,20}certificate|certificate.{0,20}after|以后|今后|将来|谁来|由谁|谁发|谁认定|谁评|按什么|"
         r"等级认定|等级证书|社会化|用人单位|评价组织|自主评价|取代|替代|代替|还能考|怎么考|还考|"
         r"企业.{0,8}(评|认定|发证)|自主|自己评|自己认定|试点|遴选|培训评价组织|政府.{0,6}(认定|发证)"),
-          1, ("由用人单位",), "退出目录后不再由政府或其授权的单位认定发证，改由用人单位和相关社会组织按照职业标准或评价规范开展职业技能等级认定、颁发职业技能等级证书。",
+          1, ("由用人单位",), "退出目录后不再由政府或其授权的单位认定发证，改由用人单位和相关社会组织按照职业标准或评价规范开展职业技能等级认定、颁发职业技能等级证书；"
+          "通知还要求推动用人单位开展技能人才自主评价，遴选发布社会培训评价组织。",
           also=((5, ("自主评价",)),)),
     Topic("why", re.compile(r"为什么|为何|意义|目的|原因|好处|why|初衷|干嘛要|为啥"), 1, ("一场革命",),
           "通知说，这是推动政府职能转变、形成以市场为导向的技能人才培养使用机制的一场革命。", specific=False),
@@ -185,7 +188,7 @@ class Understanding:
         if (has_subject or mentions.batches) and not ABOUT_NOTICE.search(text):
             header = tuple(h for h in header if h not in ("title", "disclosure", "issuer", "recipients"))
         intent = None
-        asks_something_known = bool(wants & ANSWERABLE_WANTS or topics or header or mentions.batches
+        asks_something_known = bool(wants & (ANSWERABLE_WANTS - {"count"}) or COUNTED.search(text) or topics or header or mentions.batches
                                     or mentions.clauses or mentions.items)
         if self.intents is not None:
             guess = self.intents.classify(text).intent
