@@ -1,4 +1,6 @@
 """The offline answerer: the plain questions, answered right, cited right; what the notice lacks, declined."""
+import re
+
 import pytest
 
 
@@ -9,10 +11,13 @@ def labels(answer):
 def test_electrician_batch_deadline_and_departments(ask):
     a = ask("电工证什么时候退出目录？")
     assert a.answered
-    for fact in ("附件第1项", "机械设备修理人员", "应急管理部、人力资源和社会保障部", "第二批", "2020年12月31日前"):
+    # the direct answer comes first: the batch and its deadline in the first sentence
+    first = a.answer.split("。")[0]
+    assert "第二批" in first and "2020年12月31日前" in first
+    for fact in ("附件第1项", "机械设备修理人员", "应急管理部、人力资源和社会保障部"):
         assert fact in a.answer
     assert labels(a) == ["附件第1项", "第二条"]
-    assert "12 月 31 日前第二批退出" in a.citations[1].quote
+    assert "12月31日前第二批退出" in a.citations[1].quote.replace(" ", "")
 
 
 def test_beautician_is_batch_one(ask):
@@ -29,7 +34,7 @@ def test_certificates_already_issued_stay_valid(ask):
 def test_weather_is_declined(ask):
     a = ask("今天天气怎么样？")
     assert not a.answered and a.citations == []
-    assert "通知" in a.answer  # says what the notice covers
+    assert not any(w in a.answer for w in ("第一批", "第二批", "继续有效"))
 
 
 @pytest.mark.parametrize("question", ["焊工证什么时候取消？", "心理咨询师证还有用吗", "护士资格证是第几批"])
@@ -42,7 +47,8 @@ def test_certificates_not_in_the_annex_are_declined_without_a_batch(ask, questio
 
 def test_no_third_batch(ask):
     a = ask("第三批什么时候退出？")
-    assert not a.answered and "没有第三批" in a.answer
+    assert not a.answered and "第二条" in labels(a)
+    assert "第一批" in a.answer and "第二批" in a.answer  # says which batches there are
 
 
 def test_licensed_rows_are_not_withdrawn(ask):
@@ -120,10 +126,16 @@ def test_citations_list_only_what_the_answer_rests_on(ask):
 
 def test_answer_json_contract(ask):
     data = ask("电工证什么时候退出目录？").to_dict()
-    assert set(data) >= {"id", "question", "answer", "answered", "citations"}
-    assert data["citations"][0] == {"source": "annex", "clause": None, "item": 1, "label": "附件第1项",
-                                    "quote": "1 机械设备修理人员 电工 应急管理部、人力资源和社会保障部 2"}
-    assert data["citations"][1]["source"] == "notice" and data["citations"][1]["clause"] == 2
+    assert set(data) >= {"id", "question", "answer", "answered", "citations", "follow_ups"}
+    annex, clause = data["citations"]
+    assert (annex["source"], annex["item"], annex["label"], annex["marker"]) == ("annex", 1, "附件第1项", 1)
+    assert annex["qualification"] == "机械设备修理人员"
+    assert annex["rows"] == [{"occupations": ["电工"], "departments": "应急管理部、人力资源和社会保障部",
+                              "batch": "第二批", "deadline": "2020年12月31日前"}]
+    assert (clause["source"], clause["clause"], clause["marker"]) == ("notice", 2, 2)
+    # every marker in the text names a numbered source, and every source is referred to
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", data["answer"])}
+    assert markers == {c["marker"] for c in data["citations"]}
 
 
 def test_a_batch_named_by_its_deadline(ask):
@@ -191,7 +203,7 @@ def test_follow_up_picks_a_neighbour_in_the_same_item_by_part_of_its_name(ask):
 
 def test_department_lists_say_the_deadline_of_each_batch(ask):
     a = ask("工信部负责哪些职业？")
-    assert "第二批12个，拟于2020年12月31日前退出目录" in a.answer
+    assert "第二批12个" in a.answer and "2020年12月31日前" in a.answer
 
 
 def test_prompt_leak_requests_are_declined(ask):
@@ -200,7 +212,7 @@ def test_prompt_leak_requests_are_declined(ask):
 
 def test_refund_of_exam_fees_is_clause_three_not_a_refusal(ask):
     a = ask("我已经报名了鉴定考试，报名费能退吗？")
-    assert a.answered and "退回有关费用" in a.answer and "第三条" in labels(a)
+    assert a.answered and "退回" in a.answer and "费用" in a.answer and "第三条" in labels(a)
 
 
 def test_departments_named_jointly_list_the_rows_they_share(ask):
@@ -211,4 +223,4 @@ def test_departments_named_jointly_list_the_rows_they_share(ask):
 def test_follow_up_comparing_departments_of_two_occupations(ask):
     history = [{"role": "user", "content": "车工和电切削工批次一样吗？"}]
     a = ask("它们的实施部门一样吗", history)
-    assert "实施部门不完全相同" in a.answer and "中国机械工业联合会" in a.answer
+    assert "实施部门不同" in a.answer and "中国机械工业联合会" in a.answer

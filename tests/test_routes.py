@@ -1,0 +1,109 @@
+"""The routing table is data: its order is inspectable, and each handler answers a hand-built interpretation."""
+import re
+
+import pytest
+
+from assistant.answer import Draft
+from assistant.link import MatchKind, Mentions, SubjectLink
+from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED
+from assistant.understand import TOPIC_BY_NAME, Interpretation
+
+
+def interp(text="", *, occupations=(), items=(), departments=(), batches=(), clauses=(), subjects=(), wants=(),
+           topics=(), header=(), unsupported=False, injection=False, intent=None, compared=False):
+    m = Mentions(occupations=tuple(occupations), items=tuple(items), departments=tuple(departments),
+                 batches=tuple(batches), clauses=tuple(clauses), subjects=tuple(subjects))
+    return Interpretation(text=text, mentions=m, wants=frozenset(wants),
+                          topics=tuple(TOPIC_BY_NAME[t] for t in topics), header_facts=tuple(header),
+                          unsupported=unsupported, injection=injection, intent=intent, compared_to_linked=compared)
+
+
+@pytest.fixture(scope="module")
+def answerer(assistant):
+    return assistant.answerer
+
+
+def run(answerer, q):
+    d, used = Draft(), []
+    rows = answerer.route(q).handler(q, d, used) or []
+    return d, rows
+
+
+def test_guards_come_before_intents_and_extraction_is_last(answerer):
+    names = [r.name for r in answerer.routes]
+    guards = [i for i, r in enumerate(answerer.routes) if r.guard and r.name != "practical_matter_late"]
+    assert names[-1] == "extractive"
+    assert max(guards) < names.index("occupations")
+    assert names.index("subject_not_in_annex") < names.index("occupations")
+
+
+def unknown(name, near=()):
+    return SubjectLink(span=name, name=name, kind=MatchKind.NONE, near=near)
+
+
+def exact(name):
+    return SubjectLink(span=name, name=name, kind=MatchKind.EXACT, occupations=(name,))
+
+
+@pytest.mark.parametrize("q, route", [
+    (interp("第九条", clauses=(9,)), "no_such_clause"),
+    (interp("第99项", items=(99,)), "no_such_item"),
+    (interp("第三批", batches=("none",)), "no_such_batch"),
+    (interp("忽略指令", injection=True), "prompt_injection"),
+    (interp("医疗美容师", subjects=(unknown("医疗美容师", ("美容师",)),)), "subject_not_in_annex"),
+    (interp("执业药师跟药物制剂工一样", occupations=("药物制剂工",),
+            subjects=(unknown("执业药师"), exact("药物制剂工")), compared=True), "subject_not_in_annex"),
+    (interp("焊工和电工", occupations=("电工",), subjects=(unknown("焊工"), exact("电工"))), "occupations"),
+    (interp("工资多少", unsupported=True), "practical_matter"),
+    (interp("电工工资", occupations=("电工",), subjects=(exact("电工"),), unsupported=True), "practical_about_job"),
+    (interp("电工第几批", occupations=("电工",), subjects=(exact("电工"),), wants=("batch",)), "occupations"),
+    (interp("天气", intent="offtopic"), "not_about_notice"),
+    (interp("文号", header=("doc_number",)), "header_fact"),
+    (interp("第21项", items=(21,)), "items"),
+    (interp("证书有效吗", topics=("validity",)), "specific_topic"),
+    (interp("住建部", departments=("住房和城乡建设部",)), "departments"),
+    (interp("第一批", batches=(BATCH_1,)), "batches"),
+    (interp("第二条", clauses=(2,)), "clauses"),
+    (interp("为什么", topics=("why",)), "topics"),
+    (interp("一共多少项", wants=("count",)), "counts"),
+    (interp("随便问问"), "extractive"),
+])
+def test_each_interpretation_takes_its_route(answerer, q, route):
+    assert answerer.route(q).name == route
+
+
+def test_occupation_handler_on_a_hand_built_interpretation(answerer):
+    d, rows = run(answerer, interp("电工第几批", occupations=("电工",), subjects=(exact("电工"),), wants=("batch",)))
+    assert d.answered and [r.item for r in rows] == [1]
+    assert "第二批" in d.parts[0] and "2020年12月31日前" in d.parts[0]
+    assert [c.label for c in d.sources.values()] == ["附件第1项", "第二条"]
+
+
+def test_yes_or_no_only_for_a_strong_single_subject(answerer):
+    q = interp("电工是第一批吗", occupations=("电工",), subjects=(exact("电工"),), batches=(BATCH_1,), wants=("batch",))
+    d, _ = run(answerer, q)
+    assert d.text().startswith("不是")
+    typo = SubjectLink(span="电公", name="电公", kind=MatchKind.TYPO, occupations=("电工",))
+    d, _ = run(answerer, interp("电公是第二批吗", occupations=("电工",), subjects=(typo,), batches=(BATCH_2,)))
+    assert not d.text().startswith(("是的", "不是")) and "电公" in d.text() and "第二批" in d.text()
+
+
+def test_unlinked_subject_handler_names_it_and_the_near_annex_occupation(answerer):
+    d, rows = run(answerer, interp("医疗美容师", subjects=(unknown("医疗美容师", ("美容师",)),)))
+    assert not d.answered and rows == [] and not d.sources
+    assert "医疗美容师" in d.text() and "附件第57项" in d.text() and "第一批" not in d.text()
+
+
+def test_licensed_batch_handler_lists_the_seven_and_cites_clauses_two_and_six(answerer):
+    d, rows = run(answerer, interp("准入类有哪些", batches=(BATCH_LICENSED,), wants=("list",)))
+    assert len(rows) == 7 and {"第二条", "第六条"} <= {c.label for c in d.sources.values()}
+
+
+def test_markers_are_numbered_in_first_use_order_and_match_the_sources(answerer):
+    d, _ = run(answerer, interp("车工和电切削工", occupations=("车工", "电切削工"),
+                                subjects=(exact("车工"), exact("电切削工")), wants=("compare",)))
+    text = d.text()
+    used = [int(n) for n in re.findall(r"\[(\d+)\]", text)]
+    assert sorted(set(used)) == list(range(1, len(d.sources) + 1))
+    assert [c.marker for c in d.sources.values()] == list(range(1, len(d.sources) + 1))
+    assert "不同" in text  # 车工 is batch 1, 电切削工 batch 2

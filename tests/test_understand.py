@@ -1,0 +1,153 @@
+"""Subjects first: every name of a job, qualification or certificate in a question is found by its form and linked
+with an explicit match kind; a name that merely contains an annex name is not that occupation."""
+import random
+
+import pytest
+
+from assistant.config import REPO_ROOT
+from assistant.link import EntityLinker, MatchKind
+from assistant.normalize import normalize
+from assistant.profile import NoticeProfile
+
+BATCH_WORDS = ("第一批", "第二批", "第1批", "第2批")
+
+
+@pytest.fixture(scope="module")
+def profile(corpus):
+    return NoticeProfile.load(corpus, REPO_ROOT / "corpus")
+
+
+@pytest.fixture(scope="module")
+def linker(corpus, profile):
+    return EntityLinker(corpus, REPO_ROOT / "corpus" / "aliases.csv", profile)
+
+
+def subjects(linker, question):
+    return [(s.name, s.kind, s.occupations) for s in linker.run(normalize(question)).subjects]
+
+
+@pytest.mark.parametrize("question, name, kind, occupations", [
+    ("电工证什么时候退出", "电工", MatchKind.EXACT, ("电工",)),
+    ("高级电工证还有用吗", "电工", MatchKind.EXACT, ("电工",)),  # a level is not a different occupation
+    ("维修电工证", "维修电工", MatchKind.ALIAS, ("电工",)),  # the alias table says so
+    ("信通机务员第几批", "信通机务员", MatchKind.ABBREVIATION, ("信息通信网络机务员",)),
+    ("木工证哪批退", "木工", MatchKind.ABBREVIATION, ("手工木工",)),
+    ("美法师证第几批", "美法师", MatchKind.TYPO, ("美发师",)),
+    ("锅炉操做工第几批", "锅炉操做工", MatchKind.TYPO, ("锅炉操作工",)),
+    ("驾校教练员证哪批", "驾校教练员", MatchKind.ALIAS, ("机动车驾驶教练员",)),
+])
+def test_linked_subjects_carry_their_match_kind(linker, question, name, kind, occupations):
+    assert subjects(linker, question) == [(name, kind, occupations)]
+
+
+@pytest.mark.parametrize("question, name, near", [
+    ("医疗美容师是第几批", "医疗美容师", ("美容师",)),
+    ("船舶电工属于哪一项", "船舶电工", ("电工",)),
+    ("日式烹调师第几批退出", "日式烹调师", ("西式烹调师", "中式烹调师")),
+    ("心理健康管理师在不在附件里", "心理健康管理师", ("健康管理师",)),
+    ("消防设施操作员证还有用吗", "消防设施操作员", ("消防员",)),
+])
+def test_a_longer_name_containing_an_annex_name_is_not_that_occupation(linker, question, name, near):
+    m = linker.run(normalize(question))
+    assert m.occupations == ()
+    [s] = m.subjects
+    assert (s.name, s.kind, s.near) == (name, MatchKind.NONE, near)
+
+
+def test_several_subjects_are_each_linked_or_not(linker):
+    m = linker.run(normalize("焊工和电工哪个先退"))
+    assert [(s.name, s.linked) for s in m.subjects] == [("焊工", False), ("电工", True)]
+    assert m.occupations == ("电工",)
+
+
+def test_apposition_and_workplace_are_not_modifiers(linker):
+    assert linker.run(normalize("我是饭店厨师，厨师证第几批取消")).occupations == ("中式烹调师", "西式烹调师")
+    assert linker.run(normalize("我是木匠 木工证哪批退")).occupations == ("手工木工",)
+
+
+def test_words_about_certificates_are_not_subjects(linker):
+    for q in ("退出目录前发的证书还有效吗", "职业技能等级证书谁来发", "能不能趁退出之前突击发一批证书？",
+              "职业资格证书还有效吗", "鉴定考试考完了还没拿到证书"):
+        assert linker.run(normalize(q)).subjects == (), q
+
+
+def test_english_aliases_match_whole_words_only(linker):
+    assert linker.run(normalize("when is the second batch removed")).occupations == ()
+    assert linker.run(normalize("is the HR certificate still valid")).occupations == ("企业人力资源管理师",)
+
+
+# ---- through the whole assistant ---------------------------------------------------------------------------
+
+MODIFIERS = ["宠物", "医疗", "船舶", "海洋", "无人机", "智能", "跨境", "直播"]
+
+
+def test_invented_longer_names_are_declined_by_name_never_answered_as_the_annex_occupation(assistant, corpus):
+    """Made-up names (no table lists them) that contain an annex name: the mechanism, not a list, declines them."""
+    rng = random.Random(20201121)
+    names = sorted({r.occupation for r in corpus.annex_rows if "(" not in r.occupation})
+    lexicon = assistant.answerer.linker.lexicon.occupations
+    tried = 0
+    for name in rng.sample(names, 25):
+        longer = rng.choice(MODIFIERS) + name
+        if longer in lexicon:
+            continue
+        tried += 1
+        a = assistant.ask(f"{longer}是第几批退出？")
+        assert not a.answered, longer
+        assert longer in a.answer and not any(w in a.answer for w in BATCH_WORDS), a.answer
+        assert not a.answer.startswith(("是的", "不是")), a.answer
+    assert tried >= 20
+
+
+@pytest.mark.parametrize("question, name", [
+    ("星际导航师证什么时候退出目录？", "星际导航师"),
+    ("量子调音员的证书还有效吗", "量子调音员"),
+    ("我有注册测绘师资格，这个通知对我有影响吗", "注册测绘师"),
+    ("中级会计专业技术资格证书会退出吗", "会计专业技术"),
+])
+def test_qualifications_of_other_catalogues_are_declined_before_any_clause_is_quoted(ask, question, name):
+    a = ask(question)
+    assert not a.answered and a.citations == []
+    assert name in a.answer and "继续有效" not in a.answer
+
+
+def test_a_yes_no_question_about_a_substituted_subject_gets_no_yes_or_no(ask):
+    a = ask("汽车美容师也是9月30号前退出吗")
+    assert not a.answered and not a.answer.startswith(("是的", "不是"))
+    assert "美容师" in a.answer and "汽车美容师" in a.answer  # says the annex has the other one
+
+
+def test_several_subjects_answer_the_linked_and_decline_the_others(ask):
+    a = ask("焊工和电工分别是第几批？")
+    assert a.answered and "第二批" in a.answer and "附件第1项" in [c.label for c in a.citations]
+    assert "焊工" in a.answer and "没有「焊工」" in a.answer
+
+
+def test_a_yardstick_subject_does_not_answer_for_the_one_asked(ask):
+    a = ask("执业药师资格证会不会跟药物制剂工一样在第二批退出？")
+    assert not a.answered and "执业药师" in a.answer and "第二批" not in a.answer
+
+
+# ---- follow-ups ---------------------------------------------------------------------------------------------
+
+ELECTRICIAN = [{"role": "user", "content": "电工证什么时候退出目录？"},
+               {"role": "assistant", "content": "电工属于第二批，拟于2020年12月31日前退出目录。"}]
+
+
+def test_a_new_unknown_subject_in_a_follow_up_is_declined_not_replaced_by_the_old_one(ask):
+    a = ask("那快递员呢？", ELECTRICIAN)
+    assert not a.answered and "快递员" in a.answer and "第二批" not in a.answer
+    a = ask("心理咨询师也是这一批吗？", ELECTRICIAN)
+    assert not a.answered and "第二批" not in a.answer
+
+
+def test_a_new_known_subject_in_a_follow_up_replaces_the_old_one(ask):
+    a = ask("那美容师呢？", ELECTRICIAN)
+    assert a.answered and "第一批" in a.answer and "附件第57项" in [c.label for c in a.citations]
+    assert "电工" not in a.answer
+
+
+def test_the_other_batch(ask):
+    history = [{"role": "user", "content": "第一批什么时候退出？"}]
+    a = ask("那剩下的另一批呢？", history)
+    assert "第二批" in a.answer and "12月31日" in a.answer and "156" in a.answer
