@@ -156,7 +156,8 @@ class GroundedAnswerer:
 
     def run(self, question: str, history: list[Turn], id=None) -> Grounding:
         interp = self.understanding.run(question, history)
-        draft, rows, used = self.compose(interp)
+        route = self.route(interp)
+        draft, rows, used = self.compose(interp, route)
         standalone = interp.text if not interp.context_from else f"{interp.context_from} {interp.text}"
         pinned = self.pinned_evidence(draft, rows, used)
         evidence = self.retriever.run(standalone, pinned=pinned)
@@ -164,11 +165,11 @@ class GroundedAnswerer:
                         citations=list(draft.sources.values())[:MAX_CITATIONS], follow_ups=draft.follow_ups[:3],
                         annex_filter=draft.annex_filter)
         return Grounding(question=question, standalone_question=standalone, evidence=evidence, rows=rows,
-                         offline=answer)
+                         offline=answer, route=route.name)
 
-    def compose(self, q: Interpretation) -> tuple[Draft, list[AnnexRow], list[str]]:
+    def compose(self, q: Interpretation, route: Route | None = None) -> tuple[Draft, list[AnnexRow], list[str]]:
         d, used = Draft(), []
-        rows = self.route(q).handler(q, d, used) or []
+        rows = (route or self.route(q)).handler(q, d, used) or []
         return d, rows, used
 
     @staticmethod

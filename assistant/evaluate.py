@@ -60,6 +60,7 @@ class CaseResult:
     seconds: float = 0.0
     mode: str = "offline"
     fallback_reason: str | None = None
+    route: str = ""
 
 
 def check_answer(case: EvalCase, answered: bool, text: str, labels: list[str]) -> tuple[bool, bool | None, list[str]]:
@@ -171,7 +172,7 @@ def run_eval(assistant, cases: list[EvalCase], baselines: ChunkBaselines | None,
         ok, cited, missing = check_answer(case, answer.answered, answer.answer, labels)
         result = CaseResult(case=case, answered=answer.answered, answer=answer.answer, labels=labels, answer_ok=ok,
                             citation_ok=cited, missing=missing, seconds=seconds, mode=answer.mode,
-                            fallback_reason=answer.fallback_reason)
+                            fallback_reason=answer.fallback_reason, route=grounding.route)
         if case.answerable and case.citations:
             top = [e.label for e in grounding.evidence[:K]]
             hybrid = [e.label for e in assistant.retriever.run(grounding.standalone_question, k=K)]
@@ -220,6 +221,11 @@ def summary_table(results: list[CaseResult]) -> str:
     lines.append(f"- refusal precision: {100 * precision:.1f}% ({tp}/{len(declined_pred)} declined answers should have been declined)")
     lines.append(f"- refusal recall: {100 * rec:.1f}% ({tp}/{len(must_decline)} questions to decline were declined)")
     lines.append(f"- latency per question (warm): p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(times)} questions")
+    extractive = [r for r in results if r.route == "extractive"]
+    if extractive:
+        wrong = sum(1 for r in extractive if not r.answer_ok)
+        lines.append(f"- default route (quote the clause both retrievers agree on, else decline): {len(extractive)} "
+                     f"questions, {sum(not r.answered for r in extractive)} declined there, {wrong} wrong")
     return "\n".join(lines)
 
 

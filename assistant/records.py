@@ -190,6 +190,7 @@ class Grounding(BaseModel):
     evidence: list[Evidence]
     rows: list[AnnexRow]  # annex rows the question is about (linked occupations/items)
     offline: Answer
+    route: str = ""  # the routing-table row that answered offline (answer.GroundedAnswerer.routes)
 
 
 class StreamEvent(BaseModel):
