@@ -237,6 +237,10 @@ class GroundedAnswerer:
             used += self.clause_sentence_ids(6, ("调整为准入类",))
         return out
 
+    @property
+    def F(self) -> dict[str, str]:  # noqa: N802 — the profile's suggested questions, short for the handlers
+        return self.profile.follow_ups
+
     def follow(self, d: Draft, *questions: str) -> None:
         d.follow_ups += [q for q in questions if q not in d.follow_ups]
 
@@ -247,7 +251,7 @@ class GroundedAnswerer:
 
     def decline_no_such_clause(self, q, d, used):
         d.decline(f"通知正文只有开头和第一条至第{CLAUSE_LABELS[-1][1]}条，没有第{self._bad_clauses(q)[0]}条。")
-        self.follow(d, "第二条说了什么？")
+        self.follow(d, self.F["clause_two"])
 
     def decline_no_such_item(self, q, d, used):
         d.decline(f"附件只有第1项至第{self.max_item}项，没有第{self._bad_items(q)[0]}项。")
@@ -256,7 +260,7 @@ class GroundedAnswerer:
         words = "、".join(b.word for b in self.profile.batches)
         d.answered = False
         d.say(f"通知只安排了{words}退出，没有其他批次。", self.clause_citation(2, tuple(f"{b.word}退出" for b in self.profile.batches)))
-        self.follow(d, "第一批什么时候退出？", "第二批什么时候退出？")
+        self.follow(d, self.F["first_batch_when"], self.F["second_batch_when"])
 
     def decline_injection(self, q, d, used):
         d.decline("我只依据通知原文回答，不能改变回答规则。")
@@ -268,7 +272,7 @@ class GroundedAnswerer:
             d.parts.append(self.not_in_annex(s.name, s.near))
         d.parts.append("通知没有涉及它，我不按相近的职业推测。" if len(q.mentions.unlinked) == 1
                        else "通知没有涉及它们，我不按相近的职业推测。")
-        self.follow(d, "哪些职业要调整为准入类？", "第一批有哪些职业？")
+        self.follow(d, self.F["licensed"], self.F["first_batch"])
 
     def not_in_annex(self, name: str, near: tuple[str, ...]) -> str:
         if near:
@@ -283,15 +287,15 @@ class GroundedAnswerer:
 
     def decline_practical(self, q, d, used):
         d.decline("这份通知没有涉及工资、费用、报名、考试安排等具体事项。" + self._where_to_ask())
-        self.follow(d, "已发的证书还有效吗？", "退出后怎么评价技能？")
+        self.follow(d, self.F["validity"], self.F["future"])
 
     def decline_offtopic(self, q, d, used):
         d.decline(f"这个问题不在{self.profile.short_name}的范围内，我无法回答。")
-        self.follow(d, "电工证什么时候退出目录？", "已发的证书还有效吗？")
+        self.follow(d, self.F["example_job"], self.F["validity"])
 
     def ask_which_job(self, q, d, used):
         d.decline("我没能从问题中确定是附件中的哪个职业，不能替您猜它的批次。请告诉我职业（工种）名称，或在“附件目录”中查找。")
-        self.follow(d, "电工证什么时候退出目录？", "第一批有哪些职业？")
+        self.follow(d, self.F["example_job"], self.F["first_batch"])
 
     # ---- answers -------------------------------------------------------------------------------------
 
@@ -310,7 +314,7 @@ class GroundedAnswerer:
         for fact in q.header_facts:
             d.say(values[fact], Citation(source="notice", clause=None, label=HEADER_LABEL, quote=self.header[fact]))
             used.append(f"header-{fact}")
-        self.follow(d, "这份通知主要讲了什么？", "第一批什么时候退出？")
+        self.follow(d, self.F["summary"], self.F["first_batch_when"])
 
     def answer_occupations(self, q, d, used):
         m = q.mentions
@@ -364,7 +368,7 @@ class GroundedAnswerer:
             d.answered = False
             d.parts.append("您问的其他事项（如工资、费用、报名、考试安排）通知没有涉及。")
         first = rows[0]
-        self.follow(d, "已发的证书还有效吗？", "退出后怎么评价技能？", f"附件第{first.item}项还有哪些职业？")
+        self.follow(d, self.F["validity"], self.F["future"], self.F["same_item"].format(item=first.item))
         return rows
 
     def answer_items(self, q, d, used):
@@ -393,7 +397,7 @@ class GroundedAnswerer:
                 names = "、".join(dict.fromkeys(r.occupation for r in chosen)) or "没有"
                 d.parts.append(f"\n其中实施部门{'不包含' if negated else '包含'}{dept}的：{names}。")
             rows += item_rows
-        self.follow(d, "已发的证书还有效吗？", "哪些职业要调整为准入类？")
+        self.follow(d, self.F["validity"], self.F["licensed"])
         return rows
 
     def answer_departments(self, q, d, used):
@@ -424,7 +428,7 @@ class GroundedAnswerer:
         if rows:
             for c in self.batch_citations(rows, used):
                 d.cite(c)
-        self.follow(d, "已发的证书还有效吗？", "第一批有哪些职业？")
+        self.follow(d, self.F["validity"], self.F["first_batch"])
         return rows
 
     def list_items(self, d: Draft, by_item: "OrderedDict[int, list[AnnexRow]]", show_batch: bool) -> None:
@@ -473,7 +477,7 @@ class GroundedAnswerer:
                     for item, g in list(by_item.items())[: MAX_CITATIONS - 1]:
                         d.cite(self.row_citation(item, g))
             rows += batch_rows
-        self.follow(d, "已发的证书还有效吗？", "哪些职业要调整为准入类？")
+        self.follow(d, self.F["validity"], self.F["licensed"])
         return rows
 
     def answer_clauses(self, q, d, used):
@@ -485,7 +489,7 @@ class GroundedAnswerer:
             d.say(f"通知{clause.label}：{lead}。", Citation(source="notice", clause=n, label=clause.label,
                                                          quote=_clean(clause.text)))
             used += [f"clause-{n}-{i}" for i in range(len(clause.sentences()))][:3]
-        self.follow(d, "已发的证书还有效吗？", "退出后怎么评价技能？")
+        self.follow(d, self.F["validity"], self.F["future"])
 
     def clause_summary(self, n: int, limit: int = 160) -> str:
         """A clause in its own words, as much as fits: its heading, then its sentences."""
@@ -552,8 +556,8 @@ class GroundedAnswerer:
         topics = [t for t in q.topics if t.specific] + [t for t in q.topics if not t.specific]
         for t in topics[:2]:
             self.say_topic(d, t, used, q.text)
-        others = {"validity": "已发的证书还有效吗？", "exam": "已报名的鉴定考试怎么办？", "future": "退出后怎么评价技能？",
-                  "law": "哪些职业要调整为准入类？"}
+        others = {"validity": self.F["validity"], "exam": self.F["exam"], "future": self.F["future"],
+                  "law": self.F["licensed"]}
         self.follow(d, *[v for k, v in others.items() if k not in {t.name for t in topics}])
 
     def answer_overview(self, q, d, used):
@@ -569,7 +573,7 @@ class GroundedAnswerer:
         d.parts.append(f"注意：{b1.items}+{b2.items}={b1.items + b2.items}项多于附件的{self.max_item}项，"
                        f"因为第{self.mixed_items_text()}项的同一项中既有第一批又有第二批的职业。")
         used += self.clause_sentence_ids(2, (f"{b1.word}退出", f"{b2.word}退出")) + ["header-annex_title"]
-        self.follow(d, "第一批有哪些职业？", "哪些职业要调整为准入类？")
+        self.follow(d, self.F["first_batch"], self.F["licensed"])
 
     def mixed_items(self) -> list[int]:
         return [i for i in self.corpus.item_numbers()
@@ -611,7 +615,7 @@ class GroundedAnswerer:
         d.say(f"通知{CLAUSE_LABELS[number]}：{passage}。", Citation(source="notice", clause=number,
                                                                 label=CLAUSE_LABELS[number], quote=_clean(sentence)))
         used.append(f"clause-{number}-{index}")
-        self.follow(d, "已发的证书还有效吗？", "退出后怎么评价技能？")
+        self.follow(d, self.F["validity"], self.F["future"])
 
     def _sentence_frequency(self, word: str) -> int:
         return sum(word in s for c in self.corpus.clauses for s in c.sentences())

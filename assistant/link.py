@@ -31,11 +31,25 @@ _OPENING_REF = re.compile(r"开头|开篇|第一段|首段|导语|前言|引言"
 _BATCH_REF = re.compile(
     rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)\s*batch)", re.I
 )
-# A batch named by its deadline (clause 二): 9月30日前 is the first, 12月31日前 the second.
-_DEADLINE_REF = [
-    (re.compile(r"(9|九)月\s*(30|三十)\s*[日号]?|(9|九)月底"), BATCH_1),
-    (re.compile(r"(12|十二)月\s*(31|三十一)\s*[日号]?|(12|十二)月底"), BATCH_2),
-]
+_CN_MONTH = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五", 6: "六", 7: "七", 8: "八", 9: "九", 10: "十", 11: "十一", 12: "十二"}
+
+
+def _cn(n: int) -> str:
+    """30 → 三十, 31 → 三十一 (day numbers as people write them)."""
+    tens, ones = divmod(n, 10)
+    return ("" if tens == 0 else ("十" if tens == 1 else _CN_MONTH[tens] + "十")) + ("" if ones == 0 else _CN_MONTH[ones])
+
+
+def deadline_patterns(profile: NoticeProfile | None) -> list[tuple[re.Pattern, str]]:
+    """A batch named by its deadline, as clause 二 gives it: 9月30日前 (9月底, 九月三十号) is the first batch …"""
+    found = []
+    for b in profile.batches if profile else ():
+        m = re.search(r"(\d+)月(\d+)日", b.deadline)
+        month, day = int(m.group(1)), int(m.group(2))
+        found.append((re.compile(rf"({month}|{_cn(month)})月\s*({day}|{_cn(day)})\s*[日号]?|({month}|{_cn(month)})月底"),
+                      b.batch))
+    return found
+
 _LICENSED_REF = re.compile(r"准入类|准入")
 # Words that end like an occupation but name none: never reported as "absent from the annex".
 _GENERIC = set(
@@ -258,6 +272,7 @@ class EntityLinker:
         self._name_of_fold = {_fold(r.occupation): r.occupation for r in corpus.annex_rows}
         self._bare_names = {re.sub(r"[（(][^）)]*[）)]", "", n): n for n in self._exact_names}
         self._job_heads = tuple(profile.occupation_heads) if profile else _JOB_HEADS
+        self._deadline_refs = deadline_patterns(profile)
         self._cert_heads = tuple(sorted(profile.certificate_heads if profile else ("证书", "资格", "证"), key=len,
                                         reverse=True))
         self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
@@ -475,7 +490,7 @@ class EntityLinker:
             else:
                 n = chinese_number(next(g for g in m.groups() if g))
             found.append({1: BATCH_1, 2: BATCH_2}.get(n, NO_BATCH))
-        for rx, batch in _DEADLINE_REF:
+        for rx, batch in self._deadline_refs:
             if rx.search(text):
                 found.append(batch)
         if _LICENSED_REF.search(text):

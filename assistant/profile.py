@@ -48,6 +48,7 @@ class NoticeProfile(BaseModel):
     occupation_heads: tuple[str, ...]
     generic_subjects: frozenset[str]
     quirks: dict[str, str]
+    follow_ups: dict[str, str]  # suggested next questions, by what they ask
     batches: tuple[BatchInfo, ...]
     licensed_word: str = "拟依照法定程序调整为准入类职业资格"
 
