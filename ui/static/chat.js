@@ -166,7 +166,7 @@
     this.status = el("div", { class: "pna-status", role: "status", hidden: "" });
     this.log = el("div", { class: "pna-log", role: "log", "aria-live": "polite", tabindex: "-1" });
     this.box = el("textarea", { id: "pna-question", rows: "1", maxlength: String(MAX_CHARS), "aria-label": "输入问题",
-                                placeholder: "请输入问题，例如：电工证什么时候退出目录？" });
+                                placeholder: this.channel === "widget" ? "请输入问题" : "请输入问题，例如：电工证什么时候退出目录？" });
     this.box.value = this.state.draft || "";
     this.box.addEventListener("input", function () { self.state.draft = self.box.value; self.save(); self.fit(); });
     this.box.addEventListener("keydown", function (e) {
@@ -300,14 +300,26 @@
   Chat.prototype.showStart = function (i) {
     var node = this.log.querySelector('[data-turn="' + i + '"]');
     if (!node) return;
-    this.log.scrollTop = node.offsetTop - this.log.offsetTop - 4;
+    this.log.scrollTop = this.offset(node) - 4;
+  };
+
+  // Where `node` starts in the chat's scrolled content.
+  Chat.prototype.offset = function (node) {
+    return node.getBoundingClientRect().top - this.log.getBoundingClientRect().top + this.log.scrollTop;
+  };
+
+  // Scroll the chat (never the page) just enough to show `node` whole.
+  Chat.prototype.reveal = function (node) {
+    var top = this.offset(node), bottom = top + node.offsetHeight;
+    if (bottom > this.log.scrollTop + this.log.clientHeight) this.log.scrollTop = bottom - this.log.clientHeight + 8;
+    if (top < this.log.scrollTop) this.log.scrollTop = top - 8;
   };
 
   Chat.prototype.openSource = function (i, n) {
     var card = document.getElementById("pna-src-" + i + "-" + n);
     if (!card) return;
     card.open = true;
-    this.log.scrollTop = card.offsetTop - this.log.offsetTop - 8;
+    this.log.scrollTop = this.offset(card) - 8;
   };
 
   function flash(button, text) {
@@ -466,7 +478,8 @@
     this.post(payload).then(function (res) {
       turn.feedback = { id: res.feedback_id, rating: rating, open: true };
       self.save();
-      self.replaceTurn(i);
+      var box = self.replaceTurn(i).querySelector(".pna-comment");
+      if (box) { self.reveal(box); box.querySelector("textarea").focus({ preventScroll: true }); }
     }, function () {
       turn.feedback = Object.assign({}, fb, { status: TEXT.feedbackFailed });
       self.replaceTurn(i);
