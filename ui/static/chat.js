@@ -174,22 +174,35 @@
     });
     this.sendButton = el("button", { type: "button", id: "pna-send", class: "pna-primary", text: "发送",
                                      onclick: function () { self.send(); } });
+    // Common questions: in a row on a wide screen; on a phone behind one 常见问题 button, as a list above the input.
     var chips = el("div", { class: "pna-chips", role: "group", "aria-label": "常见问题" });
+    var menu = el("div", { class: "pna-menu", id: "pna-examples-menu", role: "group", "aria-label": "常见问题", hidden: "" });
+    var toggle = el("button", { type: "button", id: "pna-examples", class: "pna-tool pna-examples-toggle", text: "常见问题 ▴",
+                                "aria-expanded": "false", "aria-controls": "pna-examples-menu" });
+    function showMenu(open) {
+      menu.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+      toggle.textContent = open ? "常见问题 ▾" : "常见问题 ▴";
+    }
+    toggle.addEventListener("click", function () { showMenu(menu.hidden); });
     this.examples.forEach(function (q) {
       chips.appendChild(el("button", { type: "button", class: "pna-chip", text: q, onclick: function () { self.ask(q); } }));
+      menu.appendChild(el("button", { type: "button", class: "pna-chip", text: q,
+                                      onclick: function () { showMenu(false); self.ask(q); } }));
     });
     var tools = el("div", { class: "pna-tools" }, [
       el("button", { type: "button", id: "pna-new", class: "pna-tool", text: "新对话", onclick: function () { self.reset(); } }),
-      el("button", { type: "button", id: "pna-export", class: "pna-tool", text: "导出", title: "把整个对话导出为纯文本文件",
+      el("button", { type: "button", id: "pna-export", class: "pna-tool", text: "导出对话", title: "把整个对话导出为纯文本文件",
                      onclick: function () { self.exportText(); } }),
-      chips
+      toggle, chips
     ]);
     var form = el("div", { class: "pna-form" }, [this.box, this.sendButton]);
     this.root.appendChild(this.status);
     this.root.appendChild(this.log);
-    this.root.appendChild(el("div", { class: "pna-dock" }, [tools, form]));
+    this.root.appendChild(el("div", { class: "pna-dock" }, [menu, tools, form]));
     this.renderAll();
     this.size();
+    if (this.state.turns.length) this.showStart(this.state.turns.length - 1);
     var pending = this.state.turns.filter(function (t) { return !t.data && !t.error; });
     if (pending.length) this.resend();
   };
@@ -292,7 +305,10 @@
   Chat.prototype.replaceTurn = function (i) {
     var old = this.log.querySelector('[data-turn="' + i + '"]');
     var fresh = this.renderTurn(this.state.turns[i], i);
-    if (old) this.log.replaceChild(fresh, old); else this.log.appendChild(fresh);
+    var top = this.log.scrollTop;
+    if (old) { fresh.style.minHeight = old.style.minHeight; this.log.replaceChild(fresh, old); }
+    else this.log.appendChild(fresh);
+    this.log.scrollTop = top; // a re-rendered turn does not move the reader
     return fresh;
   };
 
@@ -300,6 +316,9 @@
   Chat.prototype.showStart = function (i) {
     var node = this.log.querySelector('[data-turn="' + i + '"]');
     if (!node) return;
+    // The newest turn is at least as tall as the chat, so that its start can always come to the top.
+    Array.prototype.forEach.call(this.log.querySelectorAll(".pna-turn"), function (t) { t.style.minHeight = ""; });
+    if (i === this.state.turns.length - 1) node.style.minHeight = Math.max(0, this.log.clientHeight - 24) + "px";
     this.log.scrollTop = this.offset(node) - 4;
   };
 
