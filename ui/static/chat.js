@@ -452,7 +452,8 @@
     if (!this.offline) {
       this.offline = true;
       this.setStatus(TEXT.offline, "warn");
-      this.renderAll();
+      var self2 = this;
+      this.state.turns.forEach(function (t, k) { if (!t.data && !t.error) self2.replaceTurn(k); });
     }
     clearTimeout(this.retryTimer);
     this.retryDelay = Math.min((this.retryDelay || 1000) * 1.5, 10000);
@@ -554,8 +555,25 @@
   };
 
   // ---- start: Gradio renders the root element after the page loads, possibly again later ------------------
+  // Labels inside Gradio's own components that its translations do not cover (screen readers and tooltips read them).
+  var GRADIO_LABELS = {
+    "Copy table data": "复制表格数据", "Fullscreen": "全屏", "Exit fullscreen": "退出全屏", "More tabs": "更多标签页",
+    "Open cell menu": "打开单元格菜单", "Dataframe": "数据表", "Table actions": "表格操作",
+    "Gradio footer navigation": "页脚导航", "Stop Recording": "停止录制", "File upload": "上传文件",
+    "Sort ascending": "升序排列", "Sort descending": "降序排列", "Clear sort": "取消排序", "Search": "搜索"
+  };
+  function translateLabels() {
+    ["aria-label", "title", "alt"].forEach(function (attr) {
+      Array.prototype.forEach.call(document.querySelectorAll("[" + attr + "]"), function (node) {
+        var zh = GRADIO_LABELS[node.getAttribute(attr)];
+        if (zh) node.setAttribute(attr, zh);
+      });
+    });
+  }
+
   var chats = {};
   function attach() {
+    translateLabels();
     var root = document.getElementById("pna-chat-root");
     if (!root || root.getAttribute("data-mounted")) return;
     var channel = root.getAttribute("data-channel") || "chat";
