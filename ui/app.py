@@ -289,7 +289,7 @@ def _annex_tab(assistant) -> tuple:
         control(update, [keyword, batch, department], [table, shown], queue=False, api_visibility="private",
                 trigger_mode="always_last")
     reset.click(lambda: ("", ALL, ALL), None, [keyword, batch, department], queue=False, api_visibility="private")
-    return keyword, batch, department
+    return keyword, batch, department, table, shown, update
 
 
 # ---- the pages ------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def build_chat(assistant, config: Config, store: FeedbackStore | None = None) ->
             with gr.Tab("智能问答", id="chat"):
                 gr.HTML(chat_root("chat", EXAMPLES), js_on_load=None, elem_id="pna-chat-host")
             with gr.Tab("附件目录", id="annex"):
-                keyword, batch, department = _annex_tab(assistant)
+                keyword, batch, department, table, shown, show_rows = _annex_tab(assistant)
         gr.Markdown("回答只依据通知原文；如需办理具体业务，请以当地人力资源社会保障部门的答复为准。"
                     "　[HTTP API 文档](/docs)", elem_classes=["pna-footer"])
 
@@ -330,11 +330,14 @@ def build_chat(assistant, config: Config, store: FeedbackStore | None = None) ->
             query = dict(request.query_params) if request is not None else {}
             open_annex, kw, b, d = annex_request(query)
             if not open_annex:
-                return gr.update(), gr.update(), gr.update(), gr.update()
-            known = {r for row in assistant.corpus.annex_rows for r in row.departments}
-            return gr.Tabs(selected="annex"), kw, b, d if d in known else ALL
+                return (gr.update(),) * 6
+            known = {name for row in assistant.corpus.annex_rows for name in row.departments}
+            d = d if d in known else ALL
+            # Setting the filters from here does not run their change events: the rows are shown here too.
+            return (gr.Tabs(selected="annex"), kw, b, d) + tuple(show_rows(kw, b, d))
 
-        demo.load(on_load, None, [tabs, keyword, batch, department], queue=False, api_visibility="private")
+        demo.load(on_load, None, [tabs, keyword, batch, department, table, shown], queue=False,
+                  api_visibility="private")
     demo.queue(default_concurrency_limit=8)
     return demo
 

@@ -402,6 +402,9 @@
       .then(function () {
         self.done(i);
         if (self.offline) self.back();
+        // Questions asked while the server was away go out one after another, oldest first.
+        var next = self.state.turns.findIndex(function (t) { return !t.data && !t.error; });
+        if (next >= 0) self.stream(next);
       }, function () {
         delete turn.streamed; // the answer is asked again from the start
         self.done(i);
