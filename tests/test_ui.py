@@ -248,7 +248,10 @@ def test_ui_feedback_is_stored_with_its_channel_then_changed_and_commented(clien
                                              "answer": "a"}).status_code == 422
 
 
-def test_zh_page_rewrites_html_only():
+def test_zh_page_rewrites_gradio_pages_only(client):
     page = ZhPage(None, head="<x>")
-    assert page.rewrite(b'<html\n\tlang="en"><head><title>t</title>') == b'<html\n\tlang="zh-CN"><head><x><title>t</title>'
-    assert page.rewrite(b"no head here") == b"no head here"
+    gradio = b'<html\n\tlang="en"><head><title>t</title></head><body><gradio-app></gradio-app>'
+    assert page.rewrite(gradio) == b'<html\n\tlang="zh-CN"><head><x><title>t</title></head><body><gradio-app></gradio-app>'
+    assert page.rewrite(b'<html lang="en"><head></head>') == b'<html lang="en"><head></head>'
+    for path in ("/docs", "/widget-demo"):
+        assert "chat.js" not in client.get(path).text

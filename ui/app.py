@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from assistant.config import Config
 from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.normalize import MAX_QUESTION_CHARS, normalize, validate_question
-from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, Answer, AnnexRow, Citation, Turn
+from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Citation, Turn
 
 from .cards import ANNEX_TAB_QUERY, DOC, presented
 
@@ -200,6 +200,8 @@ class ZhPage:
         await self.app(scope, receive, wrapped)
 
     def rewrite(self, body: bytes) -> bytes:
+        if b"<gradio-app" not in body:  # only Gradio's pages: not /docs, not the widget demo
+            return body
         body = body.replace(b'lang="en"', b'lang="zh-CN"', 1)
         at = body.find(b"<head>")
         if at >= 0:

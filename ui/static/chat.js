@@ -380,7 +380,7 @@
     var i = this.state.turns.length - 1;
     this.replaceTurn(i);
     this.showStart(i);
-    this.stream(i);
+    if (!this.offline) this.stream(i); // while the server is away it waits its turn (see probe)
   };
 
   Chat.prototype.stream = function (i) {
