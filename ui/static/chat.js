@@ -42,7 +42,15 @@
   Chat.prototype.load = function () {
     try {
       var s = JSON.parse(localStorage.getItem(this.key) || "null");
-      if (s && s.v === 1 && Array.isArray(s.turns)) return s;
+      if (s && s.v === 1 && Array.isArray(s.turns)) {
+        // Keep only turns this version can show: a question, and a complete answer or none yet.
+        s.turns = s.turns.filter(function (t) {
+          return t && typeof t.question === "string" && (!t.data || (t.data.answer && typeof t.data.answer.answer === "string"
+            && Array.isArray(t.data.cards) && typeof t.data.plain === "string"));
+        });
+        s.draft = typeof s.draft === "string" ? s.draft : "";
+        return s;
+      }
     } catch (e) { /* unreadable: start afresh */ }
     return { v: 1, turns: [], draft: "" };
   };
