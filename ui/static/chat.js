@@ -174,7 +174,8 @@
     this.status = el("div", { class: "pna-status", role: "status", hidden: "" });
     this.log = el("div", { class: "pna-log", role: "log", "aria-live": "polite", tabindex: "-1" });
     this.box = el("textarea", { id: "pna-question", rows: "1", maxlength: String(MAX_CHARS), "aria-label": "输入问题",
-                                placeholder: this.channel === "widget" ? "请输入问题" : "请输入问题，例如：电工证什么时候退出目录？" });
+                                placeholder: this.channel === "widget" || window.innerWidth < 520 ? "请输入您的问题"
+                                  : "请输入问题，例如：电工证什么时候退出目录？" });
     this.box.value = this.state.draft || "";
     this.box.addEventListener("input", function () { self.state.draft = self.box.value; self.save(); self.fit(); });
     this.box.addEventListener("keydown", function (e) {
