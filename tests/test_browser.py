@@ -210,7 +210,7 @@ def seeded_answer(assistant) -> dict:
     """A hand-built answer in the shape the answerer is moving to: markers, follow-ups, a summarised list."""
     answer = Answer(
         question="第二批有哪些？", answered=True,
-        answer="第二批共66项职业资格（涉及156个职业），拟于2020年12月31日前退出目录[1]。\n- 例如电工[2]\n- 等等",
+        answer="第二批共66项职业资格（涉及156个职业），拟于2020年12月31日前退出目录[1]。\n- 例如电工[2]\n- 如[附件第1项]",
         citations=[Citation(source="notice", clause=2, label="第二条", marker=1,
                             quote="其他部门（单位）组织实施的 66 项职业资格（涉及 156 个职业）拟于 12 月 31 日前第二批退出。"),
                    Citation(source="annex", item=1, label="附件第1项", marker=2,
@@ -228,9 +228,11 @@ def test_follow_ups_markers_and_the_annex_link_of_an_answer(browser, served):
         page.reload(wait_until="load")
         first = answered(page, 0)
         expect(first.locator(".pna-a-text li")).to_have_count(2)
+        # A marker naming its source, as generated answers write them, is numbered like the cards.
+        expect(first.locator(".pna-a-text li").nth(1)).to_have_text("如[2]")
         # A marker opens its source card.
         expect(first.locator("details.pna-card").nth(1)).not_to_have_attribute("open", "")
-        first.locator(".pna-ref", has_text="[2]").click()
+        first.locator(".pna-ref", has_text="[2]").last.click()
         expect(first.locator("details.pna-card").nth(1)).to_have_attribute("open", "")
         expect(first.locator("details.pna-card").nth(1)).to_contain_text("机械设备修理人员")
         # Suggested follow-ups are asked with one tap, against the real assistant.

@@ -84,6 +84,8 @@ def test_plain_text_is_the_answer_and_its_numbered_sources(corpus):
                     "[1] 附件第1项「机械设备修理人员」：电工（实施部门：应急管理部、人力资源和社会保障部；第二批，2020年12月31日前退出）\n"
                     "[2] 第二条：「其他部门（单位）组织实施的 66 项职业资格拟于 12 月 31 日前第二批退出。」")
     assert "*" not in text
+    generated = answer.model_copy(update={"answer": "属于第二批[附件第1项]，见[第二条]。[未知]"})
+    assert plain_text(generated, source_cards(generated, corpus)).startswith("属于第二批[1]，见[2]。[未知]\n")
     declined = Answer(question="q", answer="通知没有涉及这个问题。", answered=False)
     assert plain_text(declined, []) == "通知没有涉及这个问题。"
 

@@ -153,7 +153,10 @@ def card_text(card: SourceCard) -> str:
 
 def plain_text(answer: Answer, cards: list[SourceCard]) -> str:
     """The answer and its numbered sources as plain text, for pasting into a reply."""
-    lines = [plain_answer_text(answer.answer)]
+    text = plain_answer_text(answer.answer)
+    for card in cards:  # a generated answer names its sources ([第二条]); the copy numbers them like the list below
+        text = text.replace(f"[{card.label}]", f"[{card.marker}]")
+    lines = [text]
     if cards:
         lines += ["", f"依据（{DOC}）："] + [card_text(card) for card in cards]
     return "\n".join(lines)

@@ -85,18 +85,27 @@
     return node;
   }
 
-  // The answer text: paragraphs, "- " / "1. " lists, **bold**, and [n] markers that open source card n.
-  var INLINE = /\*\*([^*\n]+)\*\*|\[(\d{1,2})\]/g;
+  // The answer text: paragraphs, "- " / "1. " lists, **bold**, and source markers: [n] opens card n; a marker
+  // naming a source, such as [第二条] or [附件第1项] in a generated answer, opens that source's card.
+  var INLINE = /\*\*([^*\n]+)\*\*|\[([^\[\]\n]{1,12})\]/g;
+  function markerOf(label, turnIndex, chat) {
+    if (/^\d{1,2}$/.test(label)) return label;
+    var turn = chat.state.turns[turnIndex], cards = turn && turn.data ? turn.data.cards : [];
+    var card = (cards || []).filter(function (c) { return c.label === label; })[0];
+    return card ? String(card.marker) : null;
+  }
   function inline(text, turnIndex, chat) {
     var frag = document.createDocumentFragment();
     var last = 0, m;
     INLINE.lastIndex = 0;
     while ((m = INLINE.exec(text))) {
+      var n = m[1] === undefined ? markerOf(m[2], turnIndex, chat) : null;
+      if (m[1] === undefined && n === null) continue; // brackets that name no source stay text
       if (m.index > last) frag.appendChild(document.createTextNode(text.slice(last, m.index)));
       if (m[1] !== undefined) frag.appendChild(el("strong", { text: m[1] }));
       else frag.appendChild(el("a", {
-        class: "pna-ref", href: "#", text: "[" + m[2] + "]", "aria-label": "出处" + m[2],
-        onclick: function (n) { return function (e) { e.preventDefault(); chat.openSource(turnIndex, n); }; }(m[2])
+        class: "pna-ref", href: "#", text: "[" + n + "]", title: m[2] === n ? null : m[2], "aria-label": "出处" + n,
+        onclick: function (k) { return function (e) { e.preventDefault(); chat.openSource(turnIndex, k); }; }(n)
       }));
       last = INLINE.lastIndex;
     }
