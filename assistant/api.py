@@ -323,19 +323,14 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
 
 
 def _mount_ui(app: FastAPI, assistant: Assistant, config: Config, store: FeedbackStore | None) -> None:
-    import gradio as gr
-
-    from ui.app import build_chat, build_widget, mount_kwargs
+    from ui.app import mount
 
     @app.get(WIDGET_PATH, include_in_schema=False)
     def widget_slash() -> RedirectResponse:
         # Gradio serves the mounted page at "/widget/"; its relative asset URLs need the slash.
         return RedirectResponse(WIDGET_PATH + "/", status_code=307)
 
-    # Order matters: the more specific mount first, "/" last (it matches everything not matched before).
-    gr.mount_gradio_app(app, build_widget(assistant, config, store), path=WIDGET_PATH,
-                        **mount_kwargs(widget=True))
-    gr.mount_gradio_app(app, build_chat(assistant, config, store), path="/", **mount_kwargs(widget=False))
+    mount(app, assistant, config, store)  # the chat's endpoints under /ui/, the widget, the chat at "/"
 
 
 def serve(config: Config) -> None:

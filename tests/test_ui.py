@@ -1,61 +1,136 @@
-"""The chat pages' logic without a browser: text escaping, sources, the annex filter, the chat session."""
+"""The chat pages' server side without a browser: source cards, the plain-text copy, the annex filter and the
+page address that opens it, the chat's own endpoints (/ui/…) and the zh-CN page, against the real app."""
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
 import pytest
 
 from assistant.feedback import FeedbackStore
-from assistant.records import Answer, Citation
-from ui.app import (
-    ALL, ChatSession, annex_summary, as_text, build_chat, build_widget, filter_annex, plain_copy, sources_message,
-)
+from assistant.records import Answer, Citation, SourceRow
+from servers import live_app
+from ui.app import ALL, ZhPage, annex_request, annex_summary, filter_annex
+from ui.cards import annex_link, card_text, plain_answer_text, plain_text, presented, source_cards
+
+ELECTRICIAN = "电工证什么时候退出目录？"
+TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
-@pytest.mark.parametrize("raw", [
-    "<img src=x onerror=alert(1)>",
-    "<script>alert(1)</script>",
-    "**粗体** _斜体_ `代码` ~~删除~~",
-    "[链接](javascript:alert(1)) ![图](x.png)",
-    "https://example.com www.example.com a@b.cn",
-    "1. 列表\n- 项目\n+ 项目\n# 标题\n> 引用\n---\n| a | b |",
-    "&lt; &amp; \\* 已转义",
-])
-def test_as_text_leaves_nothing_markdown_or_html_could_act_on(raw):
-    out = as_text(raw)
-    assert not re.search(r"[<>`*_\[\]!|~#@:\\]", out.replace("&#", "")), out
-    assert not re.search(r"(?m)^\s*(\d+[.)]|[-+=>])", out), out
-    assert "www." not in out
-    # Every character is still there: the escapes are numeric character references of the same characters.
-    decoded = re.sub(r"&#(\d+);", lambda m: chr(int(m.group(1))), out)
-    assert decoded == raw
+# ---- source cards --------------------------------------------------------------------------------------
 
-
-def test_as_text_keeps_chinese_and_ordinary_punctuation_readable():
-    text = "「电工」列在附件第1项，属于第二批（2020年12月31日前）。还有效吗？是的, 有效."
-    assert as_text(text) == text
-
-
-def test_sources_message_is_a_folded_message_with_labels_and_quotes():
-    answer = Answer(question="q", answer="a", answered=True, citations=[
-        Citation(source="annex", item=1, label="附件第1项", quote="1 机械设备修理人员 电工 <b>x</b>"),
-        Citation(source="notice", clause=2, label="第二条", quote="第一句。\n第二句。"),
+def test_cards_take_markers_and_rows_from_the_answer(corpus):
+    answer = Answer(question="q", answer="电工属于第二批[2]，见第二条[1]。", answered=True, citations=[
+        Citation(source="annex", item=1, label="附件第1项", quote="1 机械设备修理人员 电工 …", marker=2,
+                 qualification="机械设备修理人员",
+                 rows=[SourceRow(occupations=["电工"], departments="应急管理部、人力资源和社会保障部", batch="第二批",
+                                 deadline="2020年12月31日前")]),
+        Citation(source="notice", clause=2, label="第二条", quote="其他部门……第二批退出。", marker=1),
     ])
-    msg = sources_message(answer)
-    assert msg["role"] == "assistant"
-    assert msg["metadata"] == {"title": "出处（2）：附件第1项、第二条", "status": "done"}
-    assert "**附件第1项**\n1 机械设备修理人员 电工 &#60;b&#62;x&#60;/b&#62;" in msg["content"]
-    assert "**第二条**\n第一句。\n第二句。" in msg["content"]
+    cards = source_cards(answer, corpus)
+    assert [(c.marker, c.label) for c in cards] == [(1, "第二条"), (2, "附件第1项")]  # in marker order
+    clause, annex = cards
+    assert clause.clause_text == corpus.clause(2).text and clause.clause_text.startswith("二、")
+    assert annex.qualification == "机械设备修理人员" and annex.item == 1
+    assert [(r.occupations, r.departments, r.when) for r in annex.rows] == [
+        (["电工"], "应急管理部、人力资源和社会保障部", "第二批，2020年12月31日前退出")]
 
 
-def test_plain_copy_is_the_answer_with_its_sources():
-    answer = Answer(question="q", answer="属于第二批。", answered=True, citations=[
-        Citation(source="annex", item=1, label="附件第1项", quote="1 机械设备修理人员 电工\n第二行")])
-    assert plain_copy(answer) == "属于第二批。\n\n依据（人社厅发〔2020〕80号）：\n【附件第1项】1 机械设备修理人员 电工 第二行"
-    assert plain_copy(Answer(question="q", answer="无法回答。", answered=False)) == "无法回答。"
+def test_cards_without_markers_or_rows_are_numbered_in_order_and_filled_from_the_corpus(corpus):
+    answer = Answer(question="q", answer="a", answered=True, citations=[
+        Citation(source="annex", item=57, label="附件第57项", quote="57 美容美发服务人员 美容师 人力资源和社会保障部 1"),
+        Citation(source="notice", clause=4, label="第四条", quote="退出目录前已发放的职业资格证书继续有效。", marker=1),
+        Citation(source="annex", item=25, label="附件第25项", quote=""),
+        Citation(source="notice", label="文头", quote="人社厅发〔2020〕80号"),
+    ])
+    cards = source_cards(answer, corpus)
+    assert [(c.marker, c.label) for c in cards] == [(1, "第四条"), (2, "附件第57项"), (3, "附件第25项"), (4, "文头")]
+    beauty = cards[1]
+    # Only the quoted occupation of item 57, with the item's name and fields from the annex itself.
+    assert beauty.qualification == "美容美发服务人员"
+    assert [(r.occupations, r.departments, r.batch, r.deadline) for r in beauty.rows] == [
+        (["美容师"], "人力资源和社会保障部", "第一批", "2020年9月30日前")]
+    # No quote: the whole item; item 25 prints 重冶金法冶炼工 twice, the card names it once.
+    metal = cards[2]
+    names = [o for r in metal.rows for o in r.occupations]
+    assert len(names) == len(set(names)) and "重冶金法冶炼工" in names
+    assert {o for o in names} == {r.occupation for r in corpus.rows_of_item(25)}
+    assert cards[3].clause_text is None  # 文头 has no clause to read in full
 
 
-# ---- the annex browser --------------------------------------------------------------------------------
+def test_licensed_rows_say_so_instead_of_a_deadline(corpus):
+    item = next(r.item for r in corpus.annex_rows if r.is_licensed)
+    card = source_cards(Answer(question="q", answer="a", answered=True, citations=[
+        Citation(source="annex", item=item, label=f"附件第{item}项")]), corpus)[0]
+    licensed = [r for r in card.rows if r.deadline is None]
+    assert licensed and all(r.when == "拟依法调整为准入类职业资格" for r in licensed)
+
+
+# ---- plain text ----------------------------------------------------------------------------------------
+
+def test_plain_answer_text_drops_markdown():
+    text = "**电工**属于第二批[1]。\n- 第一项 `代码`\n* 第二项\n## 标题\n见[附件目录](./?annex=1)。"
+    assert plain_answer_text(text) == "电工属于第二批[1]。\n・第一项 代码\n・第二项\n标题\n见附件目录（./?annex=1）。"
+
+
+def test_plain_text_is_the_answer_and_its_numbered_sources(corpus):
+    answer = Answer(question="q", answer="「电工」属于**第二批**[1]。", answered=True, citations=[
+        Citation(source="annex", item=1, label="附件第1项", quote="1 机械设备修理人员 电工 应急管理部、人力资源和社会保障部 2"),
+        Citation(source="notice", clause=2, label="第二条", quote="其他部门（单位）组织实施的\n66 项职业资格拟于 12 月 31 日前第二批退出。"),
+    ])
+    text = plain_text(answer, source_cards(answer, corpus))
+    assert text == ("「电工」属于第二批[1]。\n\n依据（人社厅发〔2020〕80号）：\n"
+                    "[1] 附件第1项「机械设备修理人员」：电工（实施部门：应急管理部、人力资源和社会保障部；第二批，2020年12月31日前退出）\n"
+                    "[2] 第二条：「其他部门（单位）组织实施的 66 项职业资格拟于 12 月 31 日前第二批退出。」")
+    assert "*" not in text
+    generated = answer.model_copy(update={"answer": "属于第二批[附件第1项]，见[第二条]。[未知]"})
+    assert plain_text(generated, source_cards(generated, corpus)).startswith("属于第二批[1]，见[2]。[未知]\n")
+    declined = Answer(question="q", answer="通知没有涉及这个问题。", answered=False)
+    assert plain_text(declined, []) == "通知没有涉及这个问题。"
+
+
+def test_presented_answers_from_the_real_assistant(assistant):
+    for question in (ELECTRICIAN, "第一批有哪些？", "退出目录前发的证书还有效吗？", "今天天气怎么样"):
+        answer = assistant.ask(question)
+        shown = presented(answer, assistant.corpus)
+        assert shown["answer"] == answer.to_dict()
+        cards = shown["cards"]
+        assert [c["marker"] for c in cards] == list(range(1, len(answer.citations) + 1))
+        assert {c["label"] for c in cards} == {c.label for c in answer.citations}
+        for card in cards:
+            if card["source"] == "annex":
+                assert card["qualification"] and card["rows"], card
+                assert all(r["occupations"] and r["departments"] and r["when"] for r in card["rows"])
+            assert card_text_line(card) in shown["plain"]
+        assert "**" not in shown["plain"] and shown["plain"].startswith(plain_answer_text(answer.answer))
+    electrician = presented(assistant.ask(ELECTRICIAN), assistant.corpus)
+    annex = next(c for c in electrician["cards"] if c["source"] == "annex")
+    assert (annex["item"], annex["qualification"], annex["rows"][0]["occupations"]) == (1, "机械设备修理人员", ["电工"])
+    assert annex["rows"][0]["when"] == "第二批，2020年12月31日前退出"
+
+
+def card_text_line(card: dict) -> str:
+    from ui.cards import SourceCard
+    return card_text(SourceCard.model_validate(card))
+
+
+# ---- the annex tab, opened from an answer ---------------------------------------------------------------
+
+def test_annex_link_from_the_answers_filter():
+    def link(f):
+        return annex_link(Answer(question="q", answer="共66项…", answered=True, annex_filter=f))
+    assert link({"batch": "2"}) == "./?annex=1&batch=%E7%AC%AC%E4%BA%8C%E6%89%B9"
+    assert link(None) is None and link({}) is None
+    assert "department=" in link({"department": "国家中医药管理局"})
+
+
+def test_annex_request_reads_the_page_address():
+    assert annex_request({}) == (False, "", ALL, ALL)
+    assert annex_request({"annex": "1", "batch": "第二批"}) == (True, "", "第二批", ALL)
+    assert annex_request({"annex": "1", "batch": "第九批", "department": "国家中医药管理局"}) == (
+        True, "", ALL, "国家中医药管理局")
+
 
 def test_filter_annex_by_keyword_batch_and_department(corpus):
     rows = corpus.annex_rows
@@ -70,7 +145,6 @@ def test_filter_annex_by_keyword_batch_and_department(corpus):
     assert len(tcm) == 3 and all("国家中医药管理局" in r.departments for r in tcm)
     assert filter_annex(rows, "美容", batch="第二批") == []
     assert filter_annex(rows, "没有这个职业") == []
-    assert len(filter_annex(rows, "", ALL, ALL)) == 192
 
 
 def test_annex_summary_counts(corpus):
@@ -84,94 +158,102 @@ def test_annex_summary_counts(corpus):
     assert depts["国家中医药管理局"] == 3 and len(depts) == 26
 
 
-# ---- the chat session, driven like the page drives it ----------------------------------------------------
+# ---- the pages and the chat's endpoints, served for real ------------------------------------------------
 
-@pytest.fixture()
-def session(assistant, tmp_path):
-    return ChatSession(assistant, FeedbackStore(tmp_path / "fb.sqlite3"), channel="chat")
-
-
-def run(session, message, chat=None, turns=None, records=None):
-    *_, last = session.respond(message, chat or [], turns or [], records or [], "")
-    return last
+@pytest.fixture(scope="module")
+def served(assistant, tmp_path_factory):
+    with live_app(assistant, tmp_path_factory.mktemp("ui")) as pair:
+        yield pair
 
 
-def test_respond_streams_then_adds_sources_history_and_plain_text(session):
-    steps = list(session.respond("电工证什么时候退出目录？", [], [], [], ""))
-    assert len(steps) >= 3  # the question, token deltas, the final answer
-    chat, box, turns, records, plain = steps[-1]
-    assert box == ""
-    assert [m["role"] for m in chat] == ["user", "assistant", "assistant"]
-    assert "第二批" in chat[1]["content"]
-    assert chat[2]["metadata"]["title"].startswith("出处（")
-    assert "附件第1项" in chat[2]["metadata"]["title"]
-    assert turns[0] == {"role": "user", "content": "电工证什么时候退出目录？"}
-    assert turns[1]["role"] == "assistant" and "第二批" in turns[1]["content"]
-    assert records == [{"indices": [1, 2], "answer": records[0]["answer"], "feedback_id": None}]
-    assert "【附件第1项】" in plain
-    # A follow-up uses the turns kept so far.
-    chat, _, turns, records, _ = run(session, "那它的实施部门呢？", chat, turns, records)
-    assert "应急管理部" in turns[-1]["content"] and len(records) == 2 and records[1]["indices"] == [4, 5]
+@pytest.fixture(scope="module")
+def client(served):
+    with httpx.Client(base_url=served[0], timeout=TIMEOUT) as c:
+        yield c
 
 
-def test_respond_refuses_an_empty_question_without_asking(session):
-    chat, box, turns, records, plain = run(session, "   ")
-    assert (chat, box, turns, records) == ([], "   ", [], [])
+def sse(text: str) -> list[tuple[str, dict]]:
+    out = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = block.strip().split("\n")
+        if not block.strip():
+            continue
+        name = next((ln[6:].strip() for ln in lines if ln.startswith("event:")), "message")
+        data = "\n".join(ln[5:].lstrip() for ln in lines if ln.startswith("data:"))
+        out.append((name, json.loads(data)))
+    return out
 
 
-def test_respond_shows_user_text_escaped(session):
-    chat, *_ = run(session, "<img src=x onerror=alert(1)>")
-    assert chat[0]["content"] == "&#60;img src=x onerror=alert(1)&#62;"
+@pytest.mark.parametrize("path", ["/", "/widget/"])
+def test_pages_are_served_in_chinese_with_the_chat_script(client, path):
+    r = client.get(path)
+    assert r.status_code == 200
+    assert re.search(r'<html\s+lang="zh-CN"', r.text) and 'lang="en"' not in r.text
+    head = r.text[r.text.index("<head>"):]
+    # Our additions come first in <head>, before Gradio's module script reads the browser's language.
+    assert head.index('"zh-CN"') < head.index('/ui/static/chat.js') < head.index('type="module"')
+    assert int(r.headers["content-length"]) == len(r.content)
 
 
-class _Like:
-    def __init__(self, index, liked):
-        self.index, self.liked = index, liked
+def test_chat_static_files(client):
+    for name, kind in (("chat.js", "text/javascript"), ("chat.css", "text/css")):
+        r = client.get(f"/ui/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind) and len(r.text) > 1000
+        assert 'lang="zh-CN"' not in r.text  # not rewritten
+    assert client.get("/ui/static/../app.py").status_code == 404
+    assert client.get("/ui/static/nothing.js").status_code == 404
+    assert "innerHTML" not in client.get("/ui/static/chat.js").text  # the chat builds text nodes only
 
 
-def test_like_and_comment_store_feedback(session):
-    chat, _, turns, records, _ = run(session, "美容师是第几批？")
-    chat, _, turns, records, _ = run(session, "电工证什么时候退出目录？", chat, turns, records)
-    records, target, box, note, comment = session.like(records, None, _Like(2, False))  # 👎 on 1st answer's sources
-    assert box["visible"] is True and "感谢反馈" in note
-    first = target
-    records, target, *_ = session.like(records, target, _Like(4, True))  # 👍 on the 2nd answer
-    assert target != first
-    records, target, *_ = session.like(records, target, _Like(1, True))  # changed to 👍 on the 1st: same row
-    assert target == first
-    box, status = session.comment(target, "清楚")  # the note goes to the answer rated last
-    assert "已收到" in status
-    rows = {r["question"]: r for r in session.store.rows()}
-    assert len(rows) == 2
-    beauty = rows["美容师是第几批？"]
-    assert (beauty["rating"], beauty["comment"], beauty["channel"]) == ("up", "清楚", "chat")
-    assert "附件第57项" in [c["label"] for c in beauty["citations"]]
-    assert rows["电工证什么时候退出目录？"]["comment"] == ""
-    # A like on the user's own message is not feedback on an answer.
-    assert session.like(records, target, _Like(0, True))[:2] == (records, target)
-    assert len(session.store.rows()) == 2
+def test_ui_ask_stream_sends_tokens_then_the_presented_answer(client, assistant):
+    r = client.post("/ui/ask/stream", json={"question": ELECTRICIAN})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = sse(r.text)
+    assert events[-1][0] == "answer" and {name for name, _ in events[:-1]} == {"token"}
+    shown = events[-1][1]
+    assert "".join(d["text"] for _, d in events[:-1]) == shown["answer"]["answer"]
+    assert shown == json.loads(json.dumps(presented(assistant.ask(ELECTRICIAN), assistant.corpus)))
+    # A follow-up is resolved with the history the page sends.
+    r = client.post("/ui/ask/stream", json={"question": "那它的实施部门呢？", "history": [
+        {"role": "user", "content": ELECTRICIAN}, {"role": "assistant", "content": shown["answer"]["answer"]}]})
+    assert "应急管理部" in sse(r.text)[-1][1]["answer"]["answer"]
 
 
-def test_pages_build(assistant, tmp_path):
-    config = assistant.config.model_copy(update={"feedback_db": tmp_path / "fb.sqlite3"})
-    chat = build_chat(assistant, config)
-    widget = build_widget(assistant, config)
-    assert chat.title.startswith("职业资格退出目录政策问答")
-    assert "小窗" in widget.title
+@pytest.mark.parametrize("body, status", [
+    ({"question": ""}, 422), ({"question": "x" * 2001}, 422), ({}, 422), ({"question": 5}, 422),
+])
+def test_ui_ask_stream_rejects_bad_questions_with_a_clear_error(client, body, status):
+    r = client.post("/ui/ask/stream", json=body)
+    assert r.status_code == status and "error" in r.json()
 
 
-def test_respond_replaces_void_generated_text_with_the_offline_answer(assistant, tmp_path):
-    import dataclasses
-    import socket
+def test_ui_feedback_is_stored_with_its_channel_then_changed_and_commented(client, served):
+    store = FeedbackStore(served[1].config.feedback_db)
+    before = len(store.rows())
+    answer = client.post("/ui/ask/stream", json={"question": ELECTRICIAN})
+    shown = sse(answer.text)[-1][1]["answer"]
+    r = client.post("/ui/feedback", json={"channel": "widget", "rating": "down", "question": shown["question"],
+                                          "answer": shown["answer"], "citations": shown["citations"],
+                                          "mode": shown["mode"]})
+    assert r.status_code == 200
+    row_id = r.json()["feedback_id"]
+    assert client.post("/ui/feedback", json={"feedback_id": row_id, "rating": "up"}).status_code == 200
+    assert client.post("/ui/feedback", json={"feedback_id": row_id, "comment": "清楚"}).status_code == 200
+    rows = store.rows()
+    assert len(rows) == before + 1
+    row = store.get(row_id)
+    assert (row["question"], row["rating"], row["comment"], row["channel"]) == (ELECTRICIAN, "up", "清楚", "widget")
+    assert "附件第1项" in [c["label"] for c in row["citations"]]
+    assert client.post("/ui/feedback", json={"feedback_id": 10**9, "rating": "up"}).status_code == 404
+    assert client.post("/ui/feedback", json={"rating": "up"}).status_code == 422  # nothing to rate
+    assert client.post("/ui/feedback", json={"channel": "elsewhere", "rating": "up", "question": "q",
+                                             "answer": "a"}).status_code == 422
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-    config = assistant.config.model_copy(update={"llm_enabled": True, "llm_base_url": f"http://127.0.0.1:{dead}/v1",
-                                                 "llm_model": "test-model", "llm_timeout": 5.0})
-    llm_session = ChatSession(dataclasses.replace(assistant, config=config), None, channel="chat")
-    chat, _, turns, records, _ = run(llm_session, "电工证什么时候退出目录？")
-    offline = assistant.ask("电工证什么时候退出目录？")
-    assert chat[1]["content"] == as_text(offline.answer)
-    assert records[0]["answer"]["fallback_reason"].startswith("llm_")
-    assert turns[-1]["content"] == offline.answer
+
+def test_zh_page_rewrites_gradio_pages_only(client):
+    page = ZhPage(None, head="<x>")
+    gradio = b'<html\n\tlang="en"><head><title>t</title></head><body><gradio-app></gradio-app>'
+    assert page.rewrite(gradio) == b'<html\n\tlang="zh-CN"><head><x><title>t</title></head><body><gradio-app></gradio-app>'
+    assert page.rewrite(b'<html lang="en"><head></head>') == b'<html lang="en"><head></head>'
+    for path in ("/docs", "/widget-demo"):
+        assert "chat.js" not in client.get(path).text

@@ -1,28 +1,36 @@
-"""The Gradio pages: the full chat (with the 附件目录 browser) at "/" and the compact widget at "/widget".
+"""The pages: the full chat (with the 附件目录 browser) at "/" and the compact widget at "/widget/".
 
-Both wrap the library API only: `assistant.stream(question, history)` for answers and `assistant.corpus` for the
-annex table. Everything users or the model write is shown as text: it is escaped before it reaches the Chatbot,
-whose Markdown renderer would otherwise turn `<img onerror=…>` into markup."""
+The chat itself is a small script of our own (ui/static/chat.js) in a Gradio page: it talks to /ui/ask/stream,
+keeps the conversation in the browser (localStorage) so that it survives a reload and a server restart, and shows
+each answer with numbered source cards, suggested follow-ups, a plain-text copy button and 👍/👎. Gradio renders
+the page around it and the 附件目录 browser. Everything users or the model write reaches the page as text
+(the script builds DOM nodes with textContent; it never assigns HTML)."""
 from __future__ import annotations
 
+import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from importlib import resources
+from typing import Any, Literal
 
 import gradio as gr
 import pandas as pd
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import Response, StreamingResponse
+from fastapi.sse import format_sse_event
+from pydantic import BaseModel, Field
 
 from assistant.config import Config
-from assistant.feedback import FeedbackStore
-from assistant.normalize import MAX_QUESTION_CHARS, InputError, normalize, validate_question
-from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, Answer, AnnexRow, Turn
+from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.normalize import MAX_QUESTION_CHARS, normalize, validate_question
+from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Citation, Turn
+
+from .cards import ANNEX_TAB_QUERY, DOC, presented
 
 log = logging.getLogger(__name__)
 
 TITLE = "职业资格退出目录政策问答"
-DOC = "人社厅发〔2020〕80号"
 EXAMPLES = [
     "电工证什么时候退出目录？",
     "美容师是第几批？",
@@ -32,225 +40,179 @@ EXAMPLES = [
 ]
 WIDGET_EXAMPLES = EXAMPLES[:3]
 MAX_HISTORY_TURNS = 20  # the last 10 exchanges are enough to resolve a follow-up
-ANSWER_ERROR = "抱歉，处理这个问题时出错了，请稍后再试。"
+WIDGET_PATH = "/widget"
+UI_PREFIX = "/ui"
+STATIC_FILES = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
 
 ALL = "全部"
 BATCH_CHOICES = [ALL, "第一批", "第二批", "拟依法调整为准入类职业资格"]
 _BATCH_OF_WORDS = {"第一批": BATCH_1, "第二批": BATCH_2, "拟依法调整为准入类职业资格": BATCH_LICENSED}
 ANNEX_HEADERS = ["序号", "职业资格名称", "职业（工种）", "实施部门（单位）", "批次", "退出时间"]
 
-# The Chatbot renders Markdown and lets "safe" HTML through. To show text as typed, the characters that can start
-# markup become numeric character references: always for tags, entities, emphasis, code, links, images, tables and
-# autolinks; at the start of a line for lists, headings and rules. Other punctuation stays as it is, so that the
-# copy button and screen readers get readable text.
-_ALWAYS = {ord(ch): f"&#{ord(ch)};" for ch in "&<>\\`*_[]!|~#@:"}
-_LINE_START = re.compile(r"^(\s*)(\d+[.)]|[-+=>])", re.M)
-_WWW = re.compile(r"(?i)\b(www)\.")
-
 CSS = """
-.pna-header h1 { margin-bottom: 0.2em; }
-.pna-header p { color: var(--body-text-color-subdued); margin-top: 0; }
-.pna-examples button { flex: 0 1 auto !important; min-width: 0 !important; }
+.pna-header { margin: 0 !important; }
+.pna-header h1 { font-size: 1.15rem; margin: 0; line-height: 1.4; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.pna-header h1 small { font-size: .8rem; font-weight: 400; color: var(--body-text-color-subdued); margin-left: .5em; }
 .pna-footer { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 """
+# Gradio scopes the CSS given to it to its .contain element; layout of the page itself is in static/chat.css.
 WIDGET_CSS = """
-.gradio-container { padding: 0 !important; max-width: 100% !important; }
-.gradio-container .app { padding: 6px 8px !important; }
-.pna-widget-row { gap: 6px !important; }
-.pna-widget-row button { min-width: 0 !important; }
-#pna-chatbot .message-row.bubble { max-width: calc(100% - 12px) !important; }
-#pna-chatbot .examples .example { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  background: var(--background-fill-secondary); }
+footer { display: none !important; }
 """
 SANS = ["system-ui", "-apple-system", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "sans-serif"]
 MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
-HEAD = '<meta name="description" content="人社厅发〔2020〕80号 水平评价类技能人员职业资格退出目录 政策问答">' \
-       '<script>document.documentElement.lang = "zh-CN";</script>'
+# Put first in <head> by the server (see ZhPage): Gradio picks its own labels' language from navigator.language,
+# so the page says zh-CN before Gradio's script reads it, whatever the browser's language.
+HEAD_SCRIPT = """<script>(function(){try{var p=Navigator.prototype;
+Object.defineProperty(p,"language",{get:function(){return "zh-CN";},configurable:true});
+Object.defineProperty(p,"languages",{get:function(){return ["zh-CN","zh"];},configurable:true});}catch(e){}})();</script>"""
+DESCRIPTION = '<meta name="description" content="人社厅发〔2020〕80号 水平评价类技能人员职业资格退出目录 政策问答">'
 
 
-def as_text(text: str) -> str:
-    """`text` for the Chatbot's Markdown renderer so that it displays literally and runs nothing."""
-    out = (text or "").translate(_ALWAYS)
-    out = _LINE_START.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), out)
-    return _WWW.sub(r"\1&#46;", out)
+def chat_root(channel: Literal["chat", "widget"], examples: list[str]) -> str:
+    """The element chat.js fills; its data- attributes configure it."""
+    data = json.dumps(examples, ensure_ascii=False).replace("&", "&amp;").replace('"', "&quot;")
+    return (f'<div id="pna-chat-root" class="pna-chat pna-chat-{channel}" data-channel="{channel}" '
+            f'data-examples="{data}" data-doc="{DOC}" data-title="{TITLE}">'
+            '<p class="pna-loading">正在加载对话…</p></div>')
 
 
-def sources_message(answer: Answer) -> dict:
-    """The citations as one collapsible assistant message: the labels in its title, the quotes inside."""
-    labels = "、".join(c.label for c in answer.citations)
-    blocks = []
-    for c in answer.citations:
-        lines = [as_text(line.strip()) for line in (c.quote or "").splitlines() if line.strip()]
-        blocks.append(f"**{as_text(c.label)}**\n" + ("\n".join(lines) or "（无引文）"))
-    return {
-        "role": "assistant",
-        "content": "\n\n".join(blocks),
-        # The title is rendered as Markdown too, so it is escaped like everything else.
-        "metadata": {"title": as_text(f"出处（{len(answer.citations)}）：{labels}"), "status": "done"},
-    }
+# ---- the chat's HTTP endpoints (used by chat.js, same origin) --------------------------------------------
+
+class UiAskRequest(BaseModel):
+    question: str = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
+    history: list[Turn] = Field(default_factory=list, max_length=50)
 
 
-def plain_copy(answer: Answer) -> str:
-    """The answer with its sources as plain text, for a helpdesk agent to paste into a reply."""
-    lines = [answer.answer]
-    if answer.citations:
-        lines += ["", f"依据（{DOC}）："]
-        for c in answer.citations:
-            quote = " ".join((c.quote or "").split())
-            lines.append(f"【{c.label}】{quote}")
-    return "\n".join(lines)
+class UiFeedback(BaseModel):
+    """A 👍/👎 on an answer shown in the chat, or a change to one already stored (feedback_id)."""
+
+    channel: Literal["chat", "widget"] = "chat"
+    feedback_id: int | None = None
+    rating: Literal["up", "down"] | None = None
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+    question: str = Field(default="", max_length=MAX_QUESTION_CHARS)
+    answer: str = Field(default="", max_length=20000)
+    citations: list[Citation] = Field(default_factory=list, max_length=100)
+    id: str | int | None = None
+    mode: Literal["offline", "llm"] | None = None
 
 
-class ChatSession:
-    """The chat logic shared by the full page and the widget; the UI state lives in gr.State values."""
+def _sse(event: str, data: dict) -> bytes:
+    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
 
-    def __init__(self, assistant, store: FeedbackStore | None, channel: str) -> None:
-        self.assistant = assistant
-        self.store = store
-        self.channel = channel
 
-    # -- answering -------------------------------------------------------------------------------
+def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
+    """POST /ui/ask/stream, POST /ui/feedback and GET /ui/static/{chat.js,chat.css}."""
+    corpus = assistant.corpus
 
-    def respond(self, message: str, chat: list, turns: list, records: list, plain: str) -> Iterator[tuple]:
-        """Stream one answer into the chat: the user's message, token deltas, the final answer, its sources."""
-        chat, turns, records = list(chat or []), list(turns or []), list(records or [])
-        question = message if isinstance(message, str) else ""
-        try:
-            validate_question(question)
-        except InputError as exc:
-            gr.Warning("请输入问题。" if "empty" in str(exc) else f"问题太长了（最多{MAX_QUESTION_CHARS}字）。")
-            yield chat, message, turns, records, plain
+    @app.post(UI_PREFIX + "/ask/stream", include_in_schema=False)
+    def ui_ask_stream(request: UiAskRequest) -> StreamingResponse:
+        validate_question(request.question)
+        history = request.history[-MAX_HISTORY_TURNS:]
+        events = assistant.stream(request.question, history)
+        first = next(events, None)  # grounding runs now: its failure is a clean 500, not a broken stream
+
+        def body() -> Iterator[bytes]:
+            done = False
+            try:
+                for ev in ([first] if first is not None else []):
+                    yield from _event(ev)
+                    done = done or ev.kind == "answer"
+                for ev in events:
+                    yield from _event(ev)
+                    done = done or ev.kind == "answer"
+            except Exception:
+                log.exception("streaming an answer to the chat failed")
+            if not done:
+                yield _sse("error", {"error": "answer failed"})
+
+        def _event(ev) -> Iterator[bytes]:
+            if ev.kind == "token":
+                yield _sse("token", {"text": ev.text})
+            elif ev.kind == "notice":
+                yield _sse("notice", {"text": ev.text})
+            elif ev.kind == "answer" and ev.answer is not None:
+                yield _sse("answer", presented(ev.answer, corpus))
+
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post(UI_PREFIX + "/feedback", include_in_schema=False)
+    def ui_feedback(request: UiFeedback) -> dict:
+        if store is None:
+            raise HTTPException(503, "feedback storage is not available")
+        if request.feedback_id is not None:
+            if not store.update(request.feedback_id, rating=request.rating, comment=request.comment):
+                raise HTTPException(404, "no such feedback")
+            return {"feedback_id": request.feedback_id}
+        if request.rating is None or not request.question or not request.answer:
+            raise HTTPException(422, "a new rating needs rating, question and answer")
+        row = store.add(question=request.question, answer=request.answer, rating=request.rating,
+                        citations=request.citations, comment=request.comment or "", answer_id=request.id,
+                        mode=request.mode, channel=request.channel)
+        return {"feedback_id": row}
+
+    @app.get(UI_PREFIX + "/static/{name}", include_in_schema=False)
+    def ui_static(name: str) -> Response:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, "not found")
+        text = resources.files("ui").joinpath("static", name).read_text(encoding="utf-8")
+        return Response(text, media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
+
+
+class ZhPage:
+    """ASGI middleware for the HTML pages Gradio serves: `lang="zh-CN"` on <html>, and our <head> additions
+    (locale, the chat's script and styles) first in <head>, before Gradio's own scripts run."""
+
+    def __init__(self, app, head: str) -> None:
+        self.app = app
+        self.head = head.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].startswith(("/api/", UI_PREFIX + "/")):
+            await self.app(scope, receive, send)
             return
-        chat.append({"role": "user", "content": as_text(question)})
-        chat.append({"role": "assistant", "content": "…"})
-        yield chat, "", turns, records, plain
+        start: dict | None = None
+        chunks: list[bytes] = []
 
-        history = [Turn.model_validate(t) for t in turns[-MAX_HISTORY_TURNS:]]
-        text, answer, notice = "", None, ""
-        try:
-            for event in self.assistant.stream(question, history):
-                if event.kind == "token":
-                    text += event.text
-                    chat[-1] = {"role": "assistant", "content": as_text(text)}
-                    yield chat, "", turns, records, plain
-                elif event.kind == "notice":  # the generated text is being replaced by the offline answer
-                    notice, text = event.text, ""
-                elif event.kind == "answer":
-                    answer = event.answer
-        except Exception:  # the page stays usable; the log has the details
-            log.exception("answering %r failed", question)
-            answer = None
-        if answer is None:
-            chat[-1] = {"role": "assistant", "content": as_text(ANSWER_ERROR)}
-            yield chat, "", turns, records, plain
-            return
-
-        chat[-1] = {"role": "assistant", "content": as_text(answer.answer)}  # the final text is authoritative
-        indices = [len(chat) - 1]
-        if answer.citations:
-            chat.append(sources_message(answer))
-            indices.append(len(chat) - 1)
-        if answer.fallback_reason:
-            gr.Info(notice or "生成模型暂不可用，以下为依据通知原文整理的回答。")
-        turns = (turns + [{"role": "user", "content": question},
-                          {"role": "assistant", "content": answer.answer}])[-MAX_HISTORY_TURNS:]
-        records.append({"indices": indices, "answer": answer.to_dict(), "feedback_id": None})
-        yield chat, "", turns, records, plain_copy(answer)
-
-    @staticmethod
-    def pick_example(evt: gr.SelectData) -> str:
-        value = evt.value
-        return value.get("text", "") if isinstance(value, dict) else str(value or "")
-
-    @staticmethod
-    def reset() -> tuple:
-        return [], "", [], [], "", None, gr.update(visible=False), "", ""
-
-    # -- feedback --------------------------------------------------------------------------------
-
-    def like(self, records: list, target: int | None, evt: gr.LikeData) -> tuple:
-        """👍/👎 on an answer (or its sources): stored at once; a comment box opens for an optional note.
-
-        Returns (records, feedback row the comment box is for, box, note, comment)."""
-        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        record = next((r for r in records or [] if index in r["indices"]), None)
-        if record is None or evt.liked not in (True, False):
-            return records, target, gr.update(), gr.update(), gr.update()
-        rating = "up" if evt.liked else "down"
-        if self.store is None:
-            return records, None, gr.update(visible=False), gr.update(), ""
-        answer = record["answer"]
-        try:
-            if record.get("feedback_id"):
-                self.store.update(record["feedback_id"], rating=rating)
+        async def wrapped(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                if headers.get(b"content-type", b"").startswith(b"text/html"):
+                    start = message  # hold it: the length changes
+                    return
+                await send(message)
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = self.rewrite(b"".join(chunks))
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
             else:
-                record["feedback_id"] = self.store.add(
-                    question=answer["question"], answer=answer["answer"], citations=answer["citations"],
-                    rating=rating, answer_id=answer.get("id"), mode=answer.get("mode"), channel=self.channel)
-        except Exception:
-            log.exception("storing feedback failed")
-            gr.Warning("反馈保存失败，请稍后再试。")
-            return records, target, gr.update(), gr.update(), gr.update()
-        thanks = "感谢点赞！" if rating == "up" else "感谢反馈，我们会改进。"
-        note = f"{thanks}可以补充说明（可选）："
-        return records, record["feedback_id"], gr.update(visible=True), note, ""
+                await send(message)
 
-    def comment(self, target: int | None, text: str) -> tuple:
-        """The optional note for the answer rated last."""
-        if not target or self.store is None:
-            return gr.update(), "请先对某条回答点赞或点踩。"
-        text = (text or "").strip()
-        if not text:
-            return gr.update(visible=False), "已记录您的评价。"
-        try:
-            self.store.set_comment(target, text[:2000])
-        except Exception:
-            log.exception("storing a feedback comment failed")
-            return gr.update(), "补充说明保存失败，请稍后再试。"
-        return gr.update(visible=False), "已收到您的补充说明，谢谢！"
+        await self.app(scope, receive, wrapped)
+
+    def rewrite(self, body: bytes) -> bytes:
+        if b"<gradio-app" not in body:  # only Gradio's pages: not /docs, not the widget demo
+            return body
+        body = body.replace(b'lang="en"', b'lang="zh-CN"', 1)
+        at = body.find(b"<head>")
+        if at >= 0:
+            body = body[:at + 6] + self.head + body[at + 6:]
+        return body
 
 
-def _wire(session: ChatSession, chatbot: gr.Chatbot, msg: gr.Textbox, send: gr.Button, new: gr.Button | None,
-          plain: gr.Textbox, fb_box, fb_note, fb_comment, fb_send, fb_status,
-          example_buttons: list[tuple[gr.Button, str]]) -> None:
-    turns = gr.State([])  # [{"role", "content"}] as asked and answered, unescaped
-    records = gr.State([])  # per answer: its chat message indices, Answer.to_dict(), its feedback row
-    target = gr.State(None)  # the feedback row the comment box is for
-    io_in = [msg, chatbot, turns, records, plain]
-    io_out = [chatbot, msg, turns, records, plain]
-    for trigger in (msg.submit, send.click):
-        trigger(session.respond, io_in, io_out, api_visibility="private")
-    for button, question in example_buttons:
-        button.click(lambda q=question: q, None, msg, queue=False, api_visibility="private").then(
-            session.respond, io_in, io_out, api_visibility="private")
-    chatbot.example_select(session.pick_example, None, msg, queue=False, api_visibility="private").then(
-        session.respond, io_in, io_out, api_visibility="private")
-    resets = [chatbot, msg, turns, records, plain, target, fb_box, fb_status, fb_comment]
-    if new is not None:
-        new.click(session.reset, None, resets, queue=False, api_visibility="private")
-    chatbot.clear(session.reset, None, resets, queue=False, api_visibility="private")
-    chatbot.like(session.like, [records, target], [records, target, fb_box, fb_note, fb_comment],
-                 api_visibility="private")
-    for trigger in (fb_send.click, fb_comment.submit):
-        trigger(session.comment, [target, fb_comment], [fb_box, fb_status], api_visibility="private")
-
-
-def _chatbot(height: int | str, placeholder: str, layout: str = "bubble", **kwargs) -> gr.Chatbot:
-    return gr.Chatbot(
-        label="对话", show_label=False, height=height, placeholder=placeholder,
-        render_markdown=True, sanitize_html=True, allow_tags=False, latex_delimiters=[],
-        feedback_options=("Like", "Dislike"), buttons=["copy"], autoscroll=True, layout=layout,
-        elem_id="pna-chatbot", **kwargs)
-
-
-def _feedback_box():
-    with gr.Group(visible=False, elem_id="pna-feedback") as box:
-        note = gr.Markdown("")
-        comment = gr.Textbox(show_label=False, placeholder="例如：哪里不对、希望补充什么（可选）", lines=2,
-                             max_length=2000)
-        send = gr.Button("提交说明", size="sm")
-    status = gr.Markdown("", elem_id="pna-feedback-status")
-    return box, note, comment, send, status
+def page_head() -> str:
+    return (HEAD_SCRIPT + DESCRIPTION +
+            f'<link rel="stylesheet" href="{UI_PREFIX}/static/chat.css">'
+            f'<script src="{UI_PREFIX}/static/chat.js" defer></script>')
 
 
 # ---- the annex browser ----------------------------------------------------------------------------
@@ -297,7 +259,7 @@ def annex_summary(rows: tuple[AnnexRow, ...]) -> tuple[str, pd.DataFrame, pd.Dat
     return intro, batch_df, dept_df
 
 
-def _annex_tab(assistant) -> None:
+def _annex_tab(assistant) -> tuple:
     rows = assistant.corpus.annex_rows
     intro, batch_df, dept_df = annex_summary(rows)
     counts = Counter(d for r in rows for d in r.departments)
@@ -329,6 +291,7 @@ def _annex_tab(assistant) -> None:
         control(update, [keyword, batch, department], [table, shown], queue=False, api_visibility="private",
                 trigger_mode="always_last")
     reset.click(lambda: ("", ALL, ALL), None, [keyword, batch, department], queue=False, api_visibility="private")
+    return keyword, batch, department, table, shown, update
 
 
 # ---- the pages ------------------------------------------------------------------------------------
@@ -343,66 +306,69 @@ def _store(config: Config, store: FeedbackStore | None) -> FeedbackStore | None:
         return None
 
 
+def annex_request(query: dict[str, str]) -> tuple[bool, str, str, str]:
+    """(open the annex tab?, keyword, batch, department) from the page address, e.g. ?annex=1&batch=第二批."""
+    if not query.get(ANNEX_TAB_QUERY):
+        return False, "", ALL, ALL
+    batch = query.get("batch", ALL)
+    return (True, query.get("keyword", "")[:100], batch if batch in BATCH_CHOICES else ALL,
+            query.get("department", ALL)[:50] or ALL)
+
+
 def build_chat(assistant, config: Config, store: FeedbackStore | None = None) -> gr.Blocks:
-    """The full page: 智能问答 (streaming chat with sources and feedback) and 附件目录 (annex browser)."""
-    session = ChatSession(assistant, _store(config, store), channel="chat")
+    """The full page: 智能问答 (chat.js) and 附件目录 (annex browser, which the address can open filtered)."""
     with gr.Blocks(title=f"{TITLE} · {DOC}", fill_width=False, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {TITLE}\n依据{DOC}《{assistant.corpus.header.title}》及附件作答，每条回答附原文出处。",
-                    elem_classes=["pna-header"])
-        with gr.Tabs():
+        gr.HTML(f"<h1>{TITLE}<small>依据{DOC}及附件作答，附原文出处</small></h1>", elem_classes=["pna-header"],
+                js_on_load=None)
+        with gr.Tabs(selected="chat", elem_id="pna-tabs") as tabs:
             with gr.Tab("智能问答", id="chat"):
-                chatbot = _chatbot(540, "**您好！** 请输入关于职业资格退出目录的问题，或点击下方的常见问题。")
-                with gr.Row(equal_height=True):
-                    msg = gr.Textbox(show_label=False, placeholder="请输入问题，例如：电工证什么时候退出目录？",
-                                     max_length=MAX_QUESTION_CHARS, scale=8, autofocus=True, elem_id="pna-question")
-                    send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="pna-send")
-                    new = gr.Button("新对话", scale=1, min_width=80, elem_id="pna-new")
-                gr.Markdown("**常见问题**（点击即问）：")
-                with gr.Row(elem_classes=["pna-examples"]):
-                    example_buttons = [(gr.Button(q, size="sm", variant="secondary"), q) for q in EXAMPLES]
-                fb_box, fb_note, fb_comment, fb_send, fb_status = _feedback_box()
-                with gr.Accordion("复制回答（含出处，纯文本）", open=False):
-                    plain = gr.Textbox(show_label=False, lines=6, interactive=False, buttons=["copy"],
-                                       placeholder="最近一条回答会出现在这里，可一键复制。", elem_id="pna-plain")
+                gr.HTML(chat_root("chat", EXAMPLES), js_on_load=None, elem_id="pna-chat-host")
             with gr.Tab("附件目录", id="annex"):
-                _annex_tab(assistant)
+                keyword, batch, department, table, shown, show_rows = _annex_tab(assistant)
         gr.Markdown("回答只依据通知原文；如需办理具体业务，请以当地人力资源社会保障部门的答复为准。"
                     "　[HTTP API 文档](/docs)", elem_classes=["pna-footer"])
-        _wire(session, chatbot, msg, send, new, plain, fb_box, fb_note, fb_comment, fb_send, fb_status,
-              example_buttons)
+
+        def on_load(request: gr.Request):
+            query = dict(request.query_params) if request is not None else {}
+            open_annex, kw, b, d = annex_request(query)
+            if not open_annex:
+                return (gr.update(),) * 6
+            known = {name for row in assistant.corpus.annex_rows for name in row.departments}
+            d = d if d in known else ALL
+            # Setting the filters from here does not run their change events: the rows are shown here too.
+            return (gr.Tabs(selected="annex"), kw, b, d) + tuple(show_rows(kw, b, d))
+
+        demo.load(on_load, None, [tabs, keyword, batch, department, table, shown], queue=False,
+                  api_visibility="private")
     demo.queue(default_concurrency_limit=8)
     return demo
 
 
 def build_widget(assistant, config: Config, store: FeedbackStore | None = None) -> gr.Blocks:
-    """The compact chat for a small floating panel (about 380×600 px) on another site.
-
-    No page title (the panel around it has one); example questions sit inside the empty chat; the chat's own
-    trash button starts a new conversation."""
-    session = ChatSession(assistant, _store(config, store), channel="widget")
+    """The compact chat for a small floating panel (about 380×600 px, full screen on a phone) on another site."""
     with gr.Blocks(title=f"{TITLE}（小窗）", fill_height=True, analytics_enabled=False) as demo:
-        chatbot = _chatbot("100%", "您好！请问关于职业资格退出目录的问题，回答会附原文出处。", min_height=240, scale=1,
-                           examples=[{"text": q} for q in WIDGET_EXAMPLES])
-        with gr.Row(equal_height=True, elem_classes=["pna-widget-row"]):
-            msg = gr.Textbox(show_label=False, placeholder="输入问题…", max_length=MAX_QUESTION_CHARS, scale=5,
-                             elem_id="pna-question", container=False)
-            send = gr.Button("发送", variant="primary", scale=1, min_width=60, elem_id="pna-send")
-        fb_box, fb_note, fb_comment, fb_send, fb_status = _feedback_box()
-        plain = gr.Textbox(visible=False)
-        _wire(session, chatbot, msg, send, None, plain, fb_box, fb_note, fb_comment, fb_send, fb_status, [])
-    demo.queue(default_concurrency_limit=8)
+        gr.HTML(chat_root("widget", WIDGET_EXAMPLES), js_on_load=None, elem_id="pna-chat-host")
     return demo
 
 
 def mount_kwargs(widget: bool = False) -> dict[str, Any]:
-    """What gradio 6 takes at mount time rather than in Blocks(): theme, CSS, <head>, footer."""
+    """What gradio 6 takes at mount time rather than in Blocks(): theme, CSS, footer."""
     return {
         # System fonts only: the default theme fonts come from Google Fonts, unreachable in some networks.
         "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate", font=SANS, font_mono=MONO),
         "css": WIDGET_CSS if widget else CSS,
-        "head": HEAD,
         "footer_links": [] if widget else ["settings"],
         "run_history": False,
         "ssr_mode": False,
         "show_error": False,
     }
+
+
+def mount(app: FastAPI, assistant, config: Config, store: FeedbackStore | None) -> None:
+    """Everything the pages need on `app`: the chat endpoints, the widget at /widget/ and the chat at "/"."""
+    store = _store(config, store)
+    add_ui_routes(app, assistant, store)
+    app.add_middleware(ZhPage, head=page_head())
+    # Order matters: the more specific mount first, "/" last (it matches everything not matched before).
+    gr.mount_gradio_app(app, build_widget(assistant, config, store), path=WIDGET_PATH, **mount_kwargs(widget=True))
+    gr.mount_gradio_app(app, build_chat(assistant, config, store), path="/", **mount_kwargs(widget=False))

@@ -26,7 +26,10 @@
     "color:#fff;font:600 14px/1.4 system-ui,'PingFang SC','Microsoft YaHei',sans-serif}" +
     ".pna-w-close{border:0;background:transparent;color:#fff;font-size:20px;line-height:1;cursor:pointer;padding:2px 6px}" +
     ".pna-w-frame{flex:1;width:100%;border:0;background:#fff}" +
-    "@media (max-width:480px){.pna-w-panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0}}";
+    // On a phone the panel fills the screen; the launcher then hides (the panel has its own ×), so it never
+    // covers the panel's input or comment box.
+    "@media (max-width:480px){.pna-w-panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0}" +
+    ".pna-w-button[aria-expanded=true]{display:none}}";
   var style = document.createElement("style");
   style.textContent = css;
   document.head.appendChild(style);

@@ -1,0 +1,173 @@
+"""What the pages show for one answer, computed on the server so that every front end shows the same thing:
+numbered source cards (annex items as labelled fields, clauses with their whole text) and the plain-text copy
+a helpdesk agent pastes into a reply.
+
+The answerer fills `Citation.marker` and, for annex sources, `Citation.rows`; where it has not (an older answer,
+the LLM path), the cards are numbered in citation order and annex fields come from the corpus itself."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, Field, computed_field
+
+from assistant.records import BATCH_1, BATCH_2, Answer, AnnexRow, Citation, Corpus, SourceRow
+
+DOC = "人社厅发〔2020〕80号"
+ANNEX_TAB_QUERY = "annex"  # "/?annex=1&batch=第二批" opens the 附件目录 tab with that filter
+
+_BATCH_WORDS = {BATCH_1: "第一批", BATCH_2: "第二批", "1": "第一批", "2": "第二批", "第一批": "第一批", "第二批": "第二批"}
+LICENSED_WORDS = "拟依法调整为准入类职业资格"
+
+
+class CardRow(BaseModel):
+    """Occupations of one annex item that share departments and batch: one block of labelled fields."""
+
+    occupations: list[str]
+    departments: str
+    batch: str  # 第一批 / 第二批 / 拟依法调整为准入类职业资格
+    deadline: str | None = None
+
+    @computed_field
+    @property
+    def when(self) -> str:
+        """批次与时间 in words: "第二批，2020年12月31日前退出" or the 准入类 note."""
+        return f"{self.batch}，{self.deadline}退出" if self.deadline else self.batch
+
+
+class SourceCard(BaseModel):
+    """One numbered source as the pages show it."""
+
+    marker: int
+    source: str  # "annex" or "notice"
+    label: str  # 附件第1项 / 第二条 / 文头
+    quote: str = ""  # the quoted sentence (clauses) or the row as printed (annex)
+    item: int | None = None
+    qualification: str | None = None  # 类别（职业资格名称）, annex sources
+    rows: list[CardRow] = Field(default_factory=list)
+    clause: int | None = None
+    clause_text: str | None = None  # the whole clause, for "read the whole clause"
+
+
+def _batch_words(batch: str) -> str:
+    return _BATCH_WORDS.get(batch.strip(), LICENSED_WORDS if "准入" in batch else batch.strip())
+
+
+def rows_from_corpus(rows: list[AnnexRow]) -> list[CardRow]:
+    """Group an item's annex rows (in annex order) by (departments, batch): one CardRow per group."""
+    groups: dict[tuple, CardRow] = {}
+    for r in rows:
+        key = (r.departments, r.batch)
+        if key not in groups:
+            groups[key] = CardRow(occupations=[], departments=r.departments_text(), batch=r.batch_words,
+                                  deadline=r.deadline)
+        if r.occupation not in groups[key].occupations:  # item 25 prints one name twice
+            groups[key].occupations.append(r.occupation)
+    return list(groups.values())
+
+
+def _from_source_row(row: SourceRow) -> CardRow:
+    return CardRow(occupations=list(row.occupations), departments=row.departments, batch=_batch_words(row.batch),
+                   deadline=row.deadline)
+
+
+def source_cards(answer: Answer, corpus: Corpus) -> list[SourceCard]:
+    """The answer's citations as cards ordered by marker; markers the answer lacks are given in citation order."""
+    used = {c.marker for c in answer.citations if c.marker is not None}
+    next_free = 1
+    cards = []
+    for c in answer.citations:
+        marker = c.marker
+        if marker is None:
+            while next_free in used:
+                next_free += 1
+            marker = next_free
+            used.add(marker)
+        cards.append(_card(c, marker, corpus))
+    return sorted(cards, key=lambda card: card.marker)
+
+
+def _card(c: Citation, marker: int, corpus: Corpus) -> SourceCard:
+    card = SourceCard(marker=marker, source=c.source, label=c.label, quote=(c.quote or "").strip(),
+                      item=c.item, clause=c.clause)
+    if c.source == "annex" and c.item is not None:
+        item_rows = corpus.rows_of_item(c.item)
+        card.qualification = c.qualification or (item_rows[0].qualification if item_rows else None)
+        if c.rows:
+            card.rows = [_from_source_row(r) for r in c.rows]
+        else:
+            # Only the rows the citation quotes, when it quotes some; otherwise the whole item.
+            quoted = [r for r in item_rows if r.occupation in (c.quote or "")]
+            card.rows = rows_from_corpus(quoted or item_rows)
+    elif c.source == "notice" and c.clause is not None and 0 <= c.clause < len(corpus.clauses):
+        card.clause_text = corpus.clause(c.clause).text
+    return card
+
+
+def annex_link(answer: Answer) -> str | None:
+    """The 附件目录 address that shows a summarised list whole, from `Answer.annex_filter`."""
+    f = answer.annex_filter or {}
+    params: dict[str, str] = {}
+    if f.get("batch"):
+        batch = _batch_words(f["batch"])
+        params["batch"] = batch
+    for key in ("department", "keyword"):
+        if f.get(key):
+            params[key] = f[key]
+    if not params:
+        return None
+    return "./?" + urlencode({ANNEX_TAB_QUERY: "1", **params})
+
+
+# ---- plain text --------------------------------------------------------------------------------------
+
+_BOLD = re.compile(r"(\*\*|__)(.+?)\1")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+_BULLET = re.compile(r"(?m)^(\s*)[-*+]\s+")
+_HEADING = re.compile(r"(?m)^\s*#{1,6}\s+")
+_CODE = re.compile(r"`([^`\n]*)`")
+
+
+def plain_answer_text(text: str) -> str:
+    """The answer text without Markdown: emphasis and code marks dropped, links as "text（address）", bullets as ・."""
+    out = _LINK.sub(lambda m: f"{m.group(1)}（{m.group(2)}）", text or "")
+    out = _BOLD.sub(r"\2", out)
+    out = _CODE.sub(r"\1", out)
+    out = _HEADING.sub("", out)
+    out = _BULLET.sub(r"\1・", out)
+    return out.replace("**", "").strip()
+
+
+def card_text(card: SourceCard) -> str:
+    """One source as a line of plain text: "[1] 附件第1项 机械设备修理人员：电工（…）" or "[2] 第二条：「…」"."""
+    head = f"[{card.marker}] {card.label}"
+    if card.source == "annex" and card.rows:
+        parts = []
+        for row in card.rows:
+            parts.append(f"{'、'.join(row.occupations)}（实施部门：{row.departments}；{row.when}）")
+        qualification = f"「{card.qualification}」" if card.qualification else ""
+        return f"{head}{qualification}：{'；'.join(parts)}"
+    quote = " ".join(card.quote.split())
+    return f"{head}：「{quote}」" if quote else head
+
+
+def plain_text(answer: Answer, cards: list[SourceCard]) -> str:
+    """The answer and its numbered sources as plain text, for pasting into a reply."""
+    text = plain_answer_text(answer.answer)
+    for card in cards:  # a generated answer names its sources ([第二条]); the copy numbers them like the list below
+        text = text.replace(f"[{card.label}]", f"[{card.marker}]")
+    lines = [text]
+    if cards:
+        lines += ["", f"依据（{DOC}）："] + [card_text(card) for card in cards]
+    return "\n".join(lines)
+
+
+def presented(answer: Answer, corpus: Corpus) -> dict:
+    """What the chat pages receive for one answer: the JSON contract plus cards, plain text and the annex link."""
+    cards = source_cards(answer, corpus)
+    return {
+        "answer": answer.to_dict(),
+        "cards": [card.model_dump(mode="json") for card in cards],
+        "plain": plain_text(answer, cards),
+        "annex_link": annex_link(answer),
+    }
