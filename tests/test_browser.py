@@ -182,9 +182,10 @@ def test_core_flow_without_scrolling_the_page(browser, served, viewport):
         assert copied == expected
         assert "[1] 附件第1项「机械设备修理人员」：电工" in copied and "[2] 第二条：「" in copied and "*" not in copied
 
-        # A suggested follow-up when the answer offers one, else a common question from the bar: one tap asks it.
+        # A suggested follow-up under the answer: one tap asks it.
         follow_ups = first.locator(".pna-followup")
-        nxt = follow_ups.first if follow_ups.count() else common_questions(page).filter(has_text="美容师是第几批？")
+        assert follow_ups.count() >= 2
+        nxt = follow_ups.first
         question = nxt.inner_text()
         assert in_viewport(page, nxt)
         nxt.click()
