@@ -26,7 +26,8 @@ LIST_IN_FULL = 15  # a list of more items than this is summarised, with the anne
 MAX_CITATIONS = 12
 _JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")
 _MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
-_OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作")
+_OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作|"
+                      r"我是(干|做|开|修|搞|跑)[^，。？]{1,8}的")
 _OVERVIEW = re.compile(r"附件.*(多少|几)|一共.*项|总共.*项|多少项|几项|how many")
 
 

@@ -261,8 +261,8 @@ class Understanding:
             if needs_question and (prev.wants or prev.topics):
                 return replace(current, wants=current.wants | prev.wants,
                                topics=current.topics or prev.topics, context_from=earlier)
-            if pm.unlinked and needs_subject:
-                return current  # the earlier subject was not in the annex either: nothing to carry
+            if pm.unlinked and needs_subject:  # the earlier subject is not in the annex: it is declined again
+                return replace(current, mentions=replace(m, subjects=pm.unlinked), context_from=earlier)
         return current
 
 
