@@ -24,6 +24,7 @@ from .understand import (
 
 LIST_IN_FULL = 15  # a list of more items than this is summarised, with the annex-tab filter that shows it whole
 MAX_CITATIONS = 12
+_EXCEPT = re.compile(r"除(了)?[^，。？]{0,14}(外|以外|之外)|other than|besides")
 _JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")
 _MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
 _OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作|"
@@ -407,10 +408,14 @@ class GroundedAnswerer:
         departments = [[x] for x in q.mentions.departments]
         if len(q.mentions.departments) >= 2 and _JOINTLY.search(q.text):
             departments = [list(q.mentions.departments)]  # 共同负责: rows naming all of them
+        # 除人社部外还有哪些部门: rows that name another department besides the one named
+        excluding = bool(_EXCEPT.search(q.text)) and len(q.mentions.departments) == 1
         for depts in departments:
             dept = "、".join(depts) if len(depts) == 1 else "、".join(depts) + "（同时负责）"
-            dept_rows = [r for r in self.corpus.annex_rows if all(x in r.departments for x in depts)
-                         and (not batches or r.batch in batches)]
+            dept_rows = [r for r in self.corpus.annex_rows if (not batches or r.batch in batches) and (
+                set(r.departments) - set(depts) if excluding else all(x in r.departments for x in depts))]
+            if excluding:
+                dept = f"{dept}以外的部门"
             scope = "".join(self.profile.batch_word(b) for b in batches)
             if not dept_rows:
                 d.parts.append(f"附件中没有由{dept}实施的{scope}职业。")
@@ -422,7 +427,7 @@ class GroundedAnswerer:
             cites = [self.row_citation(item, g) for item, g in by_item.items()]
             d.say(f"附件中实施部门包含{dept}的{scope}职业共{count}个，涉及{len(by_item)}项（{self.batch_summary(dept_rows)}）：",
                   *cites[: MAX_CITATIONS - 2])
-            self.list_items(d, by_item, show_batch=not batches)
+            self.list_items(d, by_item, show_batch=not batches, show_departments=excluding)
             if len(by_item) > LIST_IN_FULL:
                 d.annex_filter = {"department": depts[0]}
             rows += dept_rows
@@ -432,12 +437,16 @@ class GroundedAnswerer:
         self.follow(d, self.F["validity"], self.F["first_batch"])
         return rows
 
-    def list_items(self, d: Draft, by_item: "OrderedDict[int, list[AnnexRow]]", show_batch: bool) -> None:
-        """A Markdown list, one line per item; a long list is summarised and the annex tab shows it whole."""
+    def list_items(self, d: Draft, by_item: "OrderedDict[int, list[AnnexRow]]", show_batch: bool,
+                   show_departments: bool = False) -> None:
+        """A Markdown list, one line per item (the helpdesk pastes whole lists)."""
         lines = []
         for item, g in by_item.items():
-            names = "、".join(f"{r.occupation}（{self.profile.batch_word(r.batch)}）" if show_batch else r.occupation
-                             for r in dict((r.occupation, r) for r in g).values())
+            def label(r: AnnexRow) -> str:
+                notes = ([self.profile.batch_word(r.batch)] if show_batch else []) + (
+                    [r.departments_text()] if show_departments else [])
+                return r.occupation + (f"（{'；'.join(notes)}）" if notes else "")
+            names = "、".join(label(r) for r in dict((r.occupation, r) for r in g).values())
             lines.append(f"- 第{item}项 {g[0].qualification}：{names}")
         d.parts += lines  # the helpdesk pastes whole lists; the first sentence already gives the count
 

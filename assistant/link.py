@@ -214,6 +214,7 @@ _STOP = set(
     "像 比如 例如 就 要 会 能 可以 帮 查 看看 说 听说 什么 哪个 哪些 啥 如果 但 但是 而 里 里面 中 之 非 算 叫 称 即 "
     "如 包括 以上 等 持有 持 取得 获得 办 办的 领 发 发的 一并 以及 哪 哪一 其 其中 所 所有 各 各类 各种 那么 另外 再 "
     "现有 持证 单位 我单位 本单位 公司 企业里 "
+    "确认 说明 列明 注明 核实 查询 了解 告知 判断 分别 咨询 问问 告诉 介绍 解释 明确 确定 核对 列出 列举 提供 给出 是否 "
     "发放 颁发 核发 补发 换发 注销 吊销 撤销 认定 评价 鉴定 "
     "为 成 成为 调整 纳入 列入 归 从 被 由 向 给 把 将 "
     "问下 问一下 一下 下 咨询 打听 手里 手上 已经 已 原来 以前 之前 现在 以后 目前 今年 去年 之后 附件 通知 文件".split()
@@ -221,6 +222,9 @@ _STOP = set(
 # A place where someone works, before a job name, is not a specialisation of it (饭店厨师 is a 厨师).
 _PLACE_END = tuple("店厂院馆司校场站局所队部地间区处园室位")
 _JOB_WORD_END = _JOB_HEADS + ("匠", "手")
+_CONJUNCTIONS = set("和与及跟或、")
+# 开网约车的, 做假牙的, 修手机的: what someone does, said as a noun; a job named by description.
+_DESCRIPTION = re.compile(r"(?<![\u4e00-\u9fff]{3})(?:开|做|修|送|跑|干|搞|卖|当|带|教|看|搬|装|拉)[\u4e00-\u9fffa-z0-9]{1,6}?的(?=$|[，。？！,.?!]|呢|吗|证|人|工作|活)")
 _AFTER_HEAD = set("归在是的吗呢还也都有和跟与及或要会能属算哪第证")
 # Characters that never begin a name but that jieba sometimes glues to one (考过保育证 → 过保育).
 _BAD_START = set("过了到着把被将让给和与跟及或是在的得也都还就又再很太更最没未已")
@@ -273,6 +277,7 @@ class EntityLinker:
         self._bare_names = {re.sub(r"[（(][^）)]*[）)]", "", n): n for n in self._exact_names}
         self._job_heads = tuple(profile.occupation_heads) if profile else _JOB_HEADS
         self._deadline_refs = deadline_patterns(profile)
+        self._question = ""
         self._cert_heads = tuple(sorted(profile.certificate_heads if profile else ("证书", "资格", "证"), key=len,
                                         reverse=True))
         self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
@@ -329,11 +334,20 @@ class EntityLinker:
                 k -= 1
             while begin < end - 1 and text[begin] in _BAD_START:
                 begin += 1
-            text_span = text[begin:end]
-            name = self._name_part(text_span)
-            if name and len(name) >= 2 and name not in self._generic and self._name_like(name, is_job):
-                spans.append(_Span(begin, end, text_span, name))
+            for b, e in self._split_at_conjunctions(text, begin, end):
+                text_span = text[b:e]
+                name = self._name_part(text_span)
+                last = e == end
+                if name and len(name) >= 2 and name not in self._generic and (
+                        self._name_like(name, is_job) if last else
+                        name.endswith(self._job_heads) or self.link_span(_Span(b, e, text_span, name)).linked):
+                    spans.append(_Span(b, e, text_span, name))
             i = j + 1
+        starts = {p for p, t in tokens if len(t) == 1}
+        for m in _DESCRIPTION.finditer(text):  # 开网约车的, 做假牙的: a job named by what it does
+            # the verb is a word of its own (not 教 of 驾校教练的), or follows a particle jieba glued it to (那开…)
+            if m.start() in starts or m.start() > 0 and text[m.start() - 1] in _FUNCTION_CHARS | {"那"}:
+                spans.append(_Span(m.start(), m.end(), m.group(0), m.group(0)))
         # keep the longest of overlapping spans
         spans.sort(key=lambda s: (s.start, -(s.end - s.start)))
         kept: list[_Span] = []
@@ -343,7 +357,38 @@ class EntityLinker:
                     kept[-1] = s
                 continue
             kept.append(s)
-        return kept
+        # 电工仪器仪表装配工: a job word that ended the modifiers of an unknown name is part of that name
+        merged: list[_Span] = []
+        for s in kept:
+            prev = merged[-1] if merged else None
+            if prev and prev.end == s.start and not s.name.endswith("的") and self.link_span(prev).linked \
+                    and not self.link_span(s).linked:
+                whole = text[prev.start:s.end]
+                merged[-1] = _Span(prev.start, s.end, whole, self._name_part(whole))
+            else:
+                merged.append(s)
+        return merged
+
+    def _split_at_conjunctions(self, text: str, begin: int, end: int) -> list[tuple[int, int]]:
+        """架子公和钢筋工 → 架子公 | 钢筋工: a conjunction inside a span separates two names, unless it belongs to a
+        known name (钟表及计时仪器制造工, 广电和通信设备电子装接工)."""
+        known = [False] * (end - begin)
+        span = text[begin:end]
+        for form in self.lexicon.occupations:
+            start = span.find(form)
+            while start != -1:
+                for i in range(start, start + len(form)):
+                    known[i] = True
+                start = span.find(form, start + 1)
+        cuts = [i for i, ch in enumerate(span) if ch in _CONJUNCTIONS and not known[i] and 0 < i < len(span) - 1]
+        if not cuts:
+            return [(begin, end)]
+        bounds, prev = [], 0
+        for c in cuts:
+            bounds.append((begin + prev, begin + c))
+            prev = c + 1
+        bounds.append((begin + prev, end))
+        return [(b, e) for b, e in bounds if e > b]
 
     def _name_like(self, name: str, job_head: bool) -> bool:
         """Before a certificate word, a name is a job word, a known form or one word (会计证, 驾驶证), not a phrase
@@ -381,6 +426,15 @@ class EntityLinker:
     def link_span(self, span: _Span) -> SubjectLink:
         name = span.name
         base = dict(span=span.text, name=name, start=span.start)
+        if name.endswith("的"):  # a description: a name form inside it (当保安的), the cue table, or nothing
+            inside = [f for f in self.lexicon.occupations if len(f) >= 2 and f in name]
+            if inside:
+                best = max(inside, key=len)
+                return SubjectLink(**base, kind=MatchKind.CUE, occupations=tuple(sorted(self.lexicon.occupations[best])))
+            described = self.by_cues(self._question)
+            if described:
+                return SubjectLink(**base, kind=MatchKind.CUE, occupations=tuple(n for _, n in described))
+            return SubjectLink(**base, kind=MatchKind.NONE)
         if name not in self.lexicon.occupations and name[:-1] in self.lexicon.occupations and name.endswith(self._job_heads):
             name = name[:-1]  # 驾校教练员: the alias 驾校教练 with a job head added
         if name in self.lexicon.occupations:
@@ -414,6 +468,7 @@ class EntityLinker:
 
     def run(self, question: str) -> Mentions:
         text = _fold(question)
+        self._question = text  # descriptions look for cue words in the whole question
         occupations: list[tuple[int, str]] = []
         items: list[tuple[int, int]] = []
         departments: list[tuple[int, str]] = []
@@ -426,7 +481,8 @@ class EntityLinker:
             items += [(span.start, n) for n in link.items]
         lowered = question.lower()
         for form, kind in self._forms:
-            if form.isascii() and not re.search(rf"(?<![a-z]){re.escape(form)}(?![a-z])", lowered):
+            if form.isascii() and not re.search(
+                    r"(?<![a-z])" + r"\s*".join(map(re.escape, form)) + r"(?:s|es)?(?![a-z])", lowered):
                 continue  # an English alias is a word, not letters inside another word (batcHRemoved)
             start = text.find(form)
             while start != -1:
