@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .assistant import Assistant, __version__
 from .config import Config
-from .feedback import MAX_COMMENT_CHARS, FeedbackStore
+from .feedback import MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackStore, FeedbackUnavailable
 from .normalize import MAX_QUESTION_CHARS, InputError, validate_question
 from .records import Answer, Citation, StreamEvent, Turn
 
@@ -137,6 +137,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(FeedbackUnavailable)
+    async def _feedback_down(request: Request, exc: FeedbackUnavailable):
+        log.warning("feedback not stored: %s", exc)
+        return _error(503, UNAVAILABLE_MESSAGE)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -245,9 +250,9 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
     store = feedback
     if store is None:
         try:
-            store = FeedbackStore(config.feedback_db)
+            store = FeedbackStore.from_config(config)
         except Exception:
-            log.exception("feedback store at %s unavailable; ratings are not stored", config.feedback_db)
+            log.exception("feedback store unavailable; ratings are not stored")
     app.state.assistant = assistant
     app.state.feedback = store
 
@@ -293,7 +298,7 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         index = health.get("index", {})
         ready = index.get("documents", 0) > 0 and health.get("corpus", {}).get("annex_rows", 0) > 0
         body = {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
-                "feedback": {"enabled": store is not None}, "versions": _versions()}
+                "feedback": store.health() if store is not None else {"enabled": False, "available": False}, "versions": _versions()}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/widget.js", include_in_schema=False)

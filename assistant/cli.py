@@ -216,14 +216,18 @@ def cmd_serve(args, config: Config) -> int:
 
 
 def cmd_feedback(args, config: Config) -> int:
-    from .feedback import export_csv
+    from .feedback import FeedbackUnavailable, export_csv, feedback_target
 
-    if args.output:
-        with args.output.open("w", encoding="utf-8", newline="") as out:
-            n = export_csv(config.feedback_db, out)
-        print(f"wrote {n} feedback rows to {args.output}", file=sys.stderr)
-    else:
-        export_csv(config.feedback_db, sys.stdout)
+    try:
+        if args.output:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                n = export_csv(feedback_target(config), out)
+            print(f"wrote {n} feedback rows to {args.output}", file=sys.stderr)
+        else:
+            export_csv(feedback_target(config), sys.stdout)
+    except FeedbackUnavailable as exc:
+        print(f"assistant: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

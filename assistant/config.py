@@ -35,6 +35,9 @@ class Config(BaseSettings):
     port: int = 7860
     allowed_origins: list[str] = Field(default_factory=list)  # CORS for the widget; empty = same origin only
     feedback_db: Path = REPO_ROOT / "var" / "feedback.sqlite3"
+    # A SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db) shared by several hosts; unset = the SQLite file.
+    feedback_url: str | None = None
+    feedback_timeout: float = Field(default=1.0, gt=0)  # a failing feedback database answers 503 within this
 
     @property
     def source_path(self) -> Path:
