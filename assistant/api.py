@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 from collections.abc import Iterator
 from importlib import resources
@@ -343,12 +344,51 @@ def _mount_ui(app: FastAPI, assistant: Assistant, config: Config, store: Feedbac
     gr.mount_gradio_app(app, build_chat(assistant, config, store), path="/", **mount_kwargs(widget=False))
 
 
-def serve(config: Config) -> None:
-    """Load the Assistant (building a missing index) and serve everything on config.host:config.port."""
+WORKER_CONFIG_ENV = "PNA_SERVE_CONFIG"  # the parent's Config (flags included), as JSON, for worker processes
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's app factory for `serve --workers N`: each worker process loads its own Assistant from the
+    configuration the parent handed down and serves the whole app."""
+    raw = os.environ.get(WORKER_CONFIG_ENV)
+    config = Config(**json.loads(raw)) if raw else Config()
+    return create_app(Assistant.load(config))
+
+
+def _prepare_index(config: Config) -> None:
+    Assistant.load(config)  # builds a missing or stale index once, before the workers open it
+
+
+def serve(config: Config, workers: int = 1) -> None:
+    """Load the Assistant (building a missing index) and serve everything on config.host:config.port.
+
+    With workers > 1 the index is made ready once in a short-lived child process, then uvicorn starts that many
+    worker processes sharing the port, each with its own Assistant (the API is stateless per request)."""
     import uvicorn
 
-    assistant = Assistant.load(config)
-    app = create_app(assistant)
-    log.warning("serving on http://%s:%s/ (API docs at /docs, widget at %s)", config.host, config.port, WIDGET_PATH)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", proxy_headers=True,
-                timeout_graceful_shutdown=5)
+    common = dict(host=config.host, port=config.port, log_level="info", proxy_headers=True,
+                  timeout_graceful_shutdown=5)
+    if workers <= 1:
+        assistant = Assistant.load(config)
+        app = create_app(assistant)
+        log.warning("serving on http://%s:%s/ (API docs at /docs, widget at %s)", config.host, config.port,
+                    WIDGET_PATH)
+        uvicorn.run(app, **common)
+        return
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=_prepare_index, args=(config,))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError("the index could not be prepared for the workers (see the message above)")
+    data = config.model_dump(mode="json")
+    if config.llm_api_key is not None:
+        data["llm_api_key"] = config.llm_api_key.get_secret_value()
+    os.environ[WORKER_CONFIG_ENV] = json.dumps(data, ensure_ascii=False)
+    log.warning("serving on http://%s:%s/ with %d workers (API docs at /docs, widget at %s)", config.host,
+                config.port, workers, WIDGET_PATH)
+    # A worker loads its Assistant (model, index) before it answers uvicorn's health pings; on a busy machine
+    # that takes longer than uvicorn's 5 s default, which would restart the worker again and again.
+    uvicorn.run("assistant.api:app_from_environment", factory=True, workers=workers,
+                timeout_worker_healthcheck=120, **common)

@@ -21,6 +21,7 @@ class Config(BaseSettings):
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     top_k: int = Field(default=5, ge=1, le=50)
     rebuild_stale_index: bool = True  # False: a stale index is an error instead of being rebuilt
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000: a Chroma server instead of the folder index_dir
 
     # Generation through an OpenAI-compatible endpoint; off unless enabled.
     llm_enabled: bool = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -182,8 +183,10 @@ def render_nginx_conf(listen_port: int, upstreams: list[int], workdir: Path) -> 
     """deploy/nginx.conf with this test's ports and scratch paths: the same file a deployment uses."""
     text = NGINX_CONF.read_text(encoding="utf-8")
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;" for p in upstreams)
-    start, end = text.index("    # upstream-servers-begin"), text.index("    # upstream-servers-end")
-    text = text[:start] + "    # upstream-servers-begin\n" + servers + "\n" + text[end:]
+    parts = re.split(r"    # upstream-servers-begin\n.*?    # upstream-servers-end", text, flags=re.S)
+    text = f"    # upstream-servers-begin\n{servers}\n    # upstream-servers-end".join(parts)
+    if os.geteuid() == 0:
+        text = text.replace("user www-data;", "user root;")  # the scratch folders are root's alone
     text = text.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen_port};")
     text = text.replace("/var/log/nginx/assistant", str(workdir / "nginx"))
     text = text.replace("pid /run/nginx-assistant.pid;", f"pid {workdir / 'nginx.pid'};")
