@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 
 import httpx
 import pytest
@@ -169,6 +170,39 @@ def test_feedback_from_both_replicas_lands_in_one_database(deployment):
     assert len(set(ids)) == 40
     assert all(rows[i] == f"问题{n}" for n, i in enumerate(ids))
     store.close()
+
+
+def _gradio_chat_turn(base: str, question: str) -> str:
+    """One turn of the Gradio chat as the browser does it: join the queue on one connection, read the event
+    stream on another (a different TCP connection, as in a browser). Returns the raw event stream."""
+    config = httpx.get(base + "/config", timeout=30).json()
+    fn = next(i for i, d in enumerate(config["dependencies"])
+              if d.get("queue") is not False and len(d["inputs"]) == 5)  # ChatSession.respond
+    session = uuid.uuid4().hex[:11]
+    with httpx.Client(timeout=30) as joining:
+        r = joining.post(base + "/gradio_api/queue/join", json={
+            "data": [question, [], [], [], ""], "fn_index": fn, "session_hash": session, "event_data": None,
+            "trigger_id": config["dependencies"][fn]["targets"][0][0]})
+        assert r.status_code == 200, r.text
+    text = ""
+    with httpx.Client(timeout=60) as reading:
+        with reading.stream("GET", base + f"/gradio_api/queue/data?session_hash={session}") as stream:
+            for line in stream.iter_lines():
+                text += line + "\n"
+                if "process_completed" in line:
+                    break
+    return text
+
+
+def test_gradio_chat_sessions_stick_to_one_replica_through_nginx(deployment):
+    """The chat's queue and state live in one process; nginx keeps a client on one replica for the Gradio
+    paths, so every session completes (with no stickiness about half would fail with session_not_found)."""
+    proxy = deployment["proxy"]
+    for _ in range(6):
+        text = _gradio_chat_turn(proxy, "美容师是第几批？")
+        assert '"success": true' in text.replace('"success":true', '"success": true'), text[-500:]
+        assert "session_not_found" not in text
+        assert "第一批" in text
 
 
 def test_a_replica_that_goes_down_is_taken_out_of_rotation(deployment):
