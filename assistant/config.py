@@ -35,6 +35,7 @@ class Config(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     allowed_origins: list[str] = Field(default_factory=list)  # CORS for the widget; empty = same origin only
+    answer_threads: int = Field(default=2, ge=1, le=64)  # offline answers computed at once per process
     feedback_db: Path = REPO_ROOT / "var" / "feedback.sqlite3"
     # A SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db) shared by several hosts; unset = the SQLite file.
     feedback_url: str | None = None

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "corpus" / "notice-2020-80.txt"
 COLLECTION = "baseline-chunks"
@@ -41,15 +43,15 @@ class Pipeline:
         return [d.page_content for d in self.store.similarity_search(question, k=5)]
 
 
+class Ask(BaseModel):
+    question: str
+
+
 def app_factory():
     from fastapi import FastAPI
-    from pydantic import BaseModel
 
     pipeline = Pipeline(Path(os.environ["BASELINE_INDEX"]))
     app = FastAPI()
-
-    class Ask(BaseModel):
-        question: str
 
     @app.post("/api/ask")
     def ask(body: Ask) -> dict:
