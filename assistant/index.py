@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import chromadb
-from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
@@ -100,6 +98,9 @@ class ChromaIndex:
         self.embeddings = embeddings
         self.embedding_model = embedding_model
         self.chroma_url = chroma_url
+        import chromadb  # here, not at import time: commands that never open the index do not pay for it
+        from langchain_chroma import Chroma
+
         if chroma_url:
             # A Chroma server (`chroma run`) shared by every replica; the manifest lives in the collection's
             # metadata there, so replicas agree on what is built without a shared disk.
