@@ -374,7 +374,16 @@ def app_from_environment() -> FastAPI:
 
 
 def _prepare_index(config: Config) -> None:
-    Assistant.load(config)  # builds a missing or stale index once, before the workers open it
+    """Build a missing or stale index once, before the workers open it (the index step alone, as
+    `assistant index` does: no linker, no BM25, no UI)."""
+    from .embeddings import load_embeddings
+    from .index import ChromaIndex, build_evidence
+    from .parse import load_corpus
+
+    corpus = load_corpus(config.corpus_dir)
+    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
+                        config.chroma_url)
+    index.ensure(corpus, build_evidence(corpus), rebuild=config.rebuild_stale_index)
 
 
 def serve(config: Config, workers: int = 1) -> None:

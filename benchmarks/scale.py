@@ -311,5 +311,38 @@ def _show(name: str, data: dict) -> None:
                                        for k, v in data.items()), flush=True)
 
 
+
+
+def markdown(results: dict) -> str:
+    """The tables of docs/benchmarks.md from a results file: python benchmarks/scale.py --report FILE…"""
+    lines = []
+    http = results.get("http")
+    if http:
+        lines += ["| workers | via | clients | ours answers/s | plain answers/s | ratio | ours p95 ms | plain p95 ms"
+                  " | ratio | ours errors |", "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = {(r["who"], r["workers"], r["via"], r["clients"]): r for r in http["levels"]}
+        for (who, w, via, c), r in rows.items():
+            if who != "ours":
+                continue
+            b = rows.get(("baseline", w, via, c))
+            ratio = lambda x, y: f"{x / y:.2f}" if b and y else "–"  # noqa: E731
+            lines.append(f"| {w} | {via} | {c} | {r['answers_per_s']:.0f} | "
+                         f"{b['answers_per_s']:.0f} | {ratio(r['answers_per_s'], b['answers_per_s'])} | "
+                         f"{r['p95_ms']:.0f} | {b['p95_ms']:.0f} | {ratio(r['p95_ms'], b['p95_ms'])} | {r['errors']} |"
+                         if b else f"| {w} | {via} | {c} | {r['answers_per_s']:.0f} | – | – | {r['p95_ms']:.0f} | – | – |"
+                         f" {r['errors']} |")
+    for row in results.get("bm25", []):
+        lines.append(f"bm25 {row}")
+    return "\n".join(lines)
+
+
+def _report_main(paths: list[str]) -> None:
+    for p in paths:
+        print(markdown(json.loads(Path(p).read_text(encoding="utf-8"))))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--report"]:
+        _report_main(sys.argv[2:])
+    else:
+        main()
