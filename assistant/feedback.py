@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -108,8 +109,10 @@ class FeedbackStore:
             # running server is reported as unavailable rather than silently replaced by an empty one.
             self.engine = sa.create_engine(
                 f"sqlite:///file:{quote(str(self.db_path))}?mode=rw&uri=true",
-                connect_args={"timeout": min(0.5, timeout / 2), "check_same_thread": False},
+                # Wait for another writer (a worker process) for most of the deadline before giving up.
+                connect_args={"timeout": max(0.1, timeout * 0.9), "check_same_thread": False},
             )
+            _begin_immediately(self.engine)
         elif self.backend == "postgresql":
             self.engine = sa.create_engine(
                 self.url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout,
@@ -144,7 +147,7 @@ class FeedbackStore:
         except FutureTimeout as exc:
             future.cancel()
             raise FeedbackUnavailable(f"the feedback database did not answer within {timeout:g} s") from exc
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             raise FeedbackUnavailable(f"the feedback database is unavailable: {_short(exc)}") from exc
 
     def _ensure_schema(self) -> None:
@@ -154,8 +157,6 @@ class FeedbackStore:
             if self._schema_ready:
                 return
             if self.backend == "sqlite":
-                import sqlite3
-
                 self.db_path.parent.mkdir(parents=True, exist_ok=True)
                 # Create the file once (the engine itself never creates it), in WAL mode so readers never wait
                 # for a writer and several worker processes can share it.
@@ -256,14 +257,10 @@ class FeedbackStore:
 
         def probe() -> None:
             with self.engine.connect() as db:
-                if self.backend == "sqlite":
-                    # BEGIN IMMEDIATE takes the write lock a rating needs: a locked file fails here, not later.
-                    db.exec_driver_sql("BEGIN IMMEDIATE")
-                    db.execute(sa.select(table.c.id).limit(1))
-                    db.exec_driver_sql("ROLLBACK")
-                else:
-                    db.execute(sa.select(table.c.id).limit(1))
-                    db.rollback()
+                # On SQLite the transaction begins IMMEDIATE, taking the write lock a rating needs: a locked
+                # file fails here, not later.
+                db.execute(sa.select(table.c.id).limit(1))
+                db.rollback()
 
         body: dict[str, Any] = {"enabled": True, "backend": self.backend}
         try:
@@ -275,6 +272,21 @@ class FeedbackStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _begin_immediately(engine) -> None:
+    """SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), so concurrent writers queue on
+    the busy timeout instead of failing at once when a deferred transaction tries to upgrade (the documented
+    SQLAlchemy recipe for pysqlite)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _table(sa):
