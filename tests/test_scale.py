@@ -220,17 +220,32 @@ def test_a_replica_that_goes_down_is_taken_out_of_rotation(deployment):
 
 
 def test_serve_with_two_workers(tmp_path, index_dir, assistant):
-    """`assistant serve --workers 2`: two worker processes behind one port, each answering."""
+    """`assistant serve --workers 2`: two worker processes, each with its own Assistant, behind one port; the
+    configuration (here the index folder and the feedback file) reaches both; concurrent answers all succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import wait_for
+
     env = assistant_env(ASSISTANT_INDEX_DIR=str(index_dir), ASSISTANT_REBUILD_STALE_INDEX="false",
                         ASSISTANT_FEEDBACK_DB=str(tmp_path / "fb.sqlite3"))
     replica = start_replica("workers", tmp_path, env, "--workers", "2")
     try:
-        with httpx.Client(base_url=replica.url, timeout=60) as client:
-            for _ in range(6):
-                r = client.post("/api/ask", json={"question": ELECTRICIAN}, headers={"Connection": "close"})
-                assert r.status_code == 200 and r.json()["answered"] is True
+        # The first worker answers /healthz while the second may still be loading.
+        wait_for(lambda: replica.log.read_text(errors="replace").count("Application startup complete") == 2,
+                 180, "the second worker", replica.proc, replica.log)
         log = replica.log.read_text(errors="replace")
-        workers = set(re.findall(r"Started server process \[(\d+)\]", log))
-        assert len(workers) == 2, log[-2000:]
+        assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2
+
+        def ask(_):
+            r = httpx.post(replica.url + "/api/ask", json={"question": ELECTRICIAN}, timeout=60,
+                           headers={"Connection": "close"})
+            return r.status_code, r.json().get("answered")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert set(pool.map(ask, range(16))) == {(200, True)}
+        r = httpx.post(replica.url + "/api/feedback", json={"rating": "up", "question": "q", "answer": "a"},
+                       timeout=30)
+        assert r.status_code == 201
+        assert (tmp_path / "fb.sqlite3").exists()  # the worker got the parent's feedback setting
     finally:
         stop(replica.proc)
