@@ -4,6 +4,7 @@ feedback from both replicas in one PostgreSQL, and `assistant serve --workers 2`
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import uuid
 
@@ -49,12 +50,15 @@ def deployment(tmp_path_factory, index_dir, assistant):
         if isinstance(pg, str):
             pytest.skip(pg)
         feedback_url = create_database(pg, "feedback_replicas")
-        # The session's index is built already (the `assistant` fixture): replicas only load it, never rebuild.
-        env = assistant_env(ASSISTANT_INDEX_DIR=str(index_dir), ASSISTANT_REBUILD_STALE_INDEX="false",
-                            ASSISTANT_FEEDBACK_URL=feedback_url)
+        # The session's index is built already (the `assistant` fixture): it is the build artifact. Each replica
+        # gets its own copy (chromadb writes to its folder even when only reading) and may never rebuild it.
         replicas = []
         try:
             for name in ("a", "b"):
+                copy = work / f"index-{name}"
+                shutil.copytree(index_dir, copy)
+                env = assistant_env(ASSISTANT_INDEX_DIR=str(copy), ASSISTANT_REBUILD_STALE_INDEX="false",
+                                    ASSISTANT_FEEDBACK_URL=feedback_url)
                 replicas.append(start_replica(name, work, env))
             with nginx([r.port for r in replicas], work) as proxy:
                 yield {"proxy": proxy, "replicas": replicas, "work": work, "feedback_url": feedback_url}
@@ -209,14 +213,10 @@ def test_a_replica_that_goes_down_is_taken_out_of_rotation(deployment):
     """Passive health checks (open-source nginx): a refused connection marks the replica failed for
     fail_timeout and the request is retried on the other replica, so clients see no error."""
     proxy, replicas = deployment["proxy"], deployment["replicas"]
-    victim = replicas[1]
-    stop(victim.proc)
-    try:
-        with httpx.Client(base_url=proxy, timeout=60) as client:
-            codes = [client.post("/api/ask", json={"question": "美容师是第几批？"}).status_code for _ in range(6)]
-        assert codes == [200] * 6
-    finally:
-        pass  # the replica stays down: this is the module's last test of the deployment
+    stop(replicas[1].proc)  # stays down: this is the last test that uses the deployment
+    with httpx.Client(base_url=proxy, timeout=60) as client:
+        codes = [client.post("/api/ask", json={"question": "美容师是第几批？"}).status_code for _ in range(6)]
+    assert codes == [200] * 6
 
 
 def test_serve_with_two_workers(tmp_path, index_dir, assistant):
