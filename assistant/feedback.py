@@ -158,8 +158,8 @@ class FeedbackStore:
                 return
             if self.backend == "sqlite":
                 self.db_path.parent.mkdir(parents=True, exist_ok=True)
-                # Create the file once (the engine itself never creates it), in WAL mode so readers never wait
-                # for a writer and several worker processes can share it.
+                # Create the file once (the engine itself never creates it), in WAL mode: commits are short
+                # appends, so several worker processes queue only briefly for the write lock.
                 with sqlite3.connect(self.db_path, timeout=0.5) as db:
                     db.execute("PRAGMA journal_mode=WAL")
                 db.close()
