@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 from collections.abc import Iterator
 from importlib import resources
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .assistant import Assistant, __version__
 from .config import Config
-from .feedback import MAX_COMMENT_CHARS, FeedbackStore
+from .feedback import MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackStore, FeedbackUnavailable
 from .normalize import MAX_QUESTION_CHARS, InputError, validate_question
 from .records import Answer, Citation, StreamEvent, Turn
 
@@ -137,6 +138,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(FeedbackUnavailable)
+    async def _feedback_down(request: Request, exc: FeedbackUnavailable):
+        log.warning("feedback not stored: %s", exc)
+        return _error(503, UNAVAILABLE_MESSAGE)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -227,6 +233,22 @@ def _versions() -> dict[str, str]:
             "gradio": gradio.__version__}
 
 
+def _answering_runner(config: Config):
+    """Offline answering is pure CPU under the GIL: more threads at once only add switching (measured on 2 cores:
+    88 → 157 answers/s at 8 clients with 2 threads instead of 40), so it runs on `answer_threads` threads.
+    With an LLM the threads mostly wait on the network, so they keep the default pool."""
+    import functools
+
+    import anyio
+
+    limiter = None if config.llm_enabled else anyio.CapacityLimiter(config.answer_threads)
+
+    async def run(func, *args, **kwargs):
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=limiter)
+
+    return run
+
+
 def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: FeedbackStore | None = None) -> FastAPI:
     """The whole service around one loaded Assistant. `mount_ui=False` gives the HTTP API alone."""
     config: Config = assistant.config
@@ -245,28 +267,30 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
     store = feedback
     if store is None:
         try:
-            store = FeedbackStore(config.feedback_db)
+            store = FeedbackStore.from_config(config)
         except Exception:
-            log.exception("feedback store at %s unavailable; ratings are not stored", config.feedback_db)
+            log.exception("feedback store unavailable; ratings are not stored")
     app.state.assistant = assistant
     app.state.feedback = store
+    run_answering = _answering_runner(config)
 
     @app.post("/api/ask", response_model=Answer, response_model_exclude_none=False, responses=ERRORS,
               summary="Answer one question", tags=["answers"])
-    def ask(request: AskRequest) -> JSONResponse:
+    async def ask(request: AskRequest) -> JSONResponse:
         """The answer with its citations: the same JSON as `assistant ask --json`."""
         validate_question(request.question)
-        answer = assistant.ask(request.question, request.history, id=request.id)
+        answer = await run_answering(assistant.ask, request.question, request.history, id=request.id)
         return JSONResponse(answer.to_dict())
 
     @app.post("/api/ask/stream", responses={200: SSE_RESPONSE, **ERRORS},
               summary="Answer one question as server-sent events", tags=["answers"])
-    def ask_stream(request: AskRequest) -> StreamingResponse:
+    async def ask_stream(request: AskRequest) -> StreamingResponse:
         """`event: token` with `{"text"}` deltas, then one `event: answer` with the same JSON as `/api/ask`;
         `event: error` with `{"error"}` if the answer fails part-way. Bad requests get a 4xx JSON error instead."""
         validate_question(request.question)
         events = assistant.stream(request.question, request.history, id=request.id)
-        first = next(events, None)  # runs the grounding now: its errors become a 4xx/5xx, not a broken stream
+        # Runs the grounding now: its errors become a 4xx/5xx, not a broken stream.
+        first = await run_answering(next, events, None)
         if first is None:
             raise RuntimeError("the assistant produced no stream events")
         return StreamingResponse(_sse_stream(first, events), media_type="text/event-stream",
@@ -293,7 +317,7 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         index = health.get("index", {})
         ready = index.get("documents", 0) > 0 and health.get("corpus", {}).get("annex_rows", 0) > 0
         body = {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
-                "feedback": {"enabled": store is not None}, "versions": _versions()}
+                "feedback": store.health() if store is not None else {"enabled": False, "available": False}, "versions": _versions()}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/widget.js", include_in_schema=False)
@@ -333,12 +357,63 @@ def _mount_ui(app: FastAPI, assistant: Assistant, config: Config, store: Feedbac
     mount(app, assistant, config, store)  # the chat's endpoints under /ui/, the widget, the chat at "/"
 
 
-def serve(config: Config) -> None:
-    """Load the Assistant (building a missing index) and serve everything on config.host:config.port."""
+WORKER_CONFIG_ENV = "PNA_SERVE_CONFIG"  # the parent's Config (flags included), as JSON, for worker processes
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's app factory for `serve --workers N`: each worker process loads its own Assistant from the
+    configuration the parent handed down and serves the whole app."""
+    raw = os.environ.get(WORKER_CONFIG_ENV)
+    config = Config(**json.loads(raw)) if raw else Config()
+    return create_app(Assistant.load(config))
+
+
+def _prepare_index(config: Config) -> None:
+    """Build a missing or stale index once, before the workers open it (the index step alone, as
+    `assistant index` does: no linker, no BM25, no UI)."""
+    from .embeddings import load_embeddings
+    from .index import ChromaIndex, build_evidence
+    from .parse import load_corpus
+
+    corpus = load_corpus(config.corpus_dir)
+    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
+                        config.chroma_url)
+    index.ensure(corpus, build_evidence(corpus), rebuild=config.rebuild_stale_index)
+
+
+def serve(config: Config, workers: int = 1) -> None:
+    """Load the Assistant (building a missing index) and serve everything on config.host:config.port.
+
+    With workers > 1 the index is made ready once in a short-lived child process, then uvicorn starts that many
+    worker processes sharing the port, each with its own Assistant (the API is stateless per request)."""
     import uvicorn
 
-    assistant = Assistant.load(config)
-    app = create_app(assistant)
-    log.warning("serving on http://%s:%s/ (API docs at /docs, widget at %s)", config.host, config.port, WIDGET_PATH)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", proxy_headers=True,
-                timeout_graceful_shutdown=5)
+    common = dict(host=config.host, port=config.port, log_level="info", proxy_headers=True,
+                  timeout_graceful_shutdown=5)
+    if workers <= 1:
+        assistant = Assistant.load(config)
+        app = create_app(assistant)
+        log.warning("serving on http://%s:%s/ (API docs at /docs, widget at %s)", config.host, config.port,
+                    WIDGET_PATH)
+        uvicorn.run(app, **common)
+        return
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=_prepare_index, args=(config,))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError("the index could not be prepared for the workers (see the message above)")
+    data = config.model_dump(mode="json")
+    if config.llm_api_key is not None:
+        data["llm_api_key"] = config.llm_api_key.get_secret_value()
+    os.environ[WORKER_CONFIG_ENV] = json.dumps(data, ensure_ascii=False)
+    log.warning("serving on http://%s:%s/ with %d workers (API docs at /docs, widget at %s)", config.host,
+                config.port, workers, WIDGET_PATH)
+    log.warning("the Gradio chat and widget keep each session in one worker and need sticky sessions, which "
+                "workers sharing a port cannot give: for them run one worker per process behind "
+                "deploy/nginx.conf (docs/deploy.md); the HTTP API needs none")
+    # A worker loads its Assistant (model, index) before it answers uvicorn's health pings; on a busy machine
+    # that takes longer than uvicorn's 5 s default, which would restart the worker again and again.
+    uvicorn.run("assistant.api:app_from_environment", factory=True, workers=workers,
+                timeout_worker_healthcheck=120, **common)

@@ -44,7 +44,7 @@ class Assistant:
         corpus = load_corpus(config.corpus_dir)
         units = build_evidence(corpus)
         embeddings = load_embeddings(config.embedding_model)
-        index = ChromaIndex(config.index_dir, embeddings, config.embedding_model)
+        index = ChromaIndex(config.index_dir, embeddings, config.embedding_model, config.chroma_url)
         state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
         profile = NoticeProfile.load(corpus, config.corpus_dir)
         linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)

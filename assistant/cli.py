@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common, llm], help="serve the chat, widget and HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes for the HTTP API (default 1; see docs/deploy.md)")
 
     fb = sub.add_parser("feedback", parents=[common], help="feedback collected in the chat")
     fb_sub = fb.add_subparsers(dest="feedback_command", required=True)
@@ -191,7 +193,8 @@ def cmd_index(args, config: Config) -> int:
 
     corpus = load_corpus(config.corpus_dir)
     units = build_evidence(corpus)
-    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model)
+    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
+                        config.chroma_url)
     if args.check:
         problem = index.problem(corpus, units)
         print(problem or f"index at {config.index_dir} is up to date ({len(units)} documents)")
@@ -211,19 +214,25 @@ def cmd_eval(args, config: Config) -> int:
 def cmd_serve(args, config: Config) -> int:
     from .api import serve
 
-    serve(config)
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    serve(config, workers=args.workers)
     return EXIT_OK
 
 
 def cmd_feedback(args, config: Config) -> int:
-    from .feedback import export_csv
+    from .feedback import FeedbackUnavailable, export_csv, feedback_target
 
-    if args.output:
-        with args.output.open("w", encoding="utf-8", newline="") as out:
-            n = export_csv(config.feedback_db, out)
-        print(f"wrote {n} feedback rows to {args.output}", file=sys.stderr)
-    else:
-        export_csv(config.feedback_db, sys.stdout)
+    try:
+        if args.output:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                n = export_csv(feedback_target(config), out)
+            print(f"wrote {n} feedback rows to {args.output}", file=sys.stderr)
+        else:
+            export_csv(feedback_target(config), sys.stdout)
+    except FeedbackUnavailable as exc:
+        print(f"assistant: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

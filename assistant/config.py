@@ -24,6 +24,7 @@ class Config(BaseSettings):
     # nearest disagree (calibrated on the development set: docs/evaluation.md, "Intent margin").
     intent_margin: float = Field(default=0.02, ge=0, le=1)
     rebuild_stale_index: bool = True  # False: a stale index is an error instead of being rebuilt
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000: a Chroma server instead of the folder index_dir
 
     # Generation through an OpenAI-compatible endpoint; off unless enabled.
     llm_enabled: bool = False
@@ -37,7 +38,11 @@ class Config(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     allowed_origins: list[str] = Field(default_factory=list)  # CORS for the widget; empty = same origin only
+    answer_threads: int = Field(default=2, ge=1, le=64)  # offline answers computed at once per process
     feedback_db: Path = REPO_ROOT / "var" / "feedback.sqlite3"
+    # A SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db) shared by several hosts; unset = the SQLite file.
+    feedback_url: str | None = None
+    feedback_timeout: float = Field(default=1.0, gt=0)  # a failing feedback database answers 503 within this
 
     @property
     def source_path(self) -> Path:

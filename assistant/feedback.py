@@ -1,39 +1,42 @@
-"""Feedback on answers (👍/👎 with an optional comment), kept in SQLite next to the question, answer and citations.
+"""Feedback on answers (👍/👎 with an optional comment), kept next to the question, answer and citations.
 
-The chat UI and `POST /api/feedback` write here; `assistant feedback export` reads it back as CSV."""
+One table behind SQLAlchemy, so the store is a database URL: SQLite (a file under var/) is the embedded default
+for one host; PostgreSQL (`postgresql+psycopg://…`) when several hosts or replicas share the ratings. The chat UI
+and `POST /api/feedback` write here; `assistant feedback export` reads it back as CSV.
+
+Every call is bounded by `timeout` seconds (default 1 s): a locked, deleted or unreachable database raises
+`FeedbackUnavailable` in time for the HTTP layer to answer 503, instead of holding a request for many seconds."""
 from __future__ import annotations
 
 import csv
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
-from contextlib import closing
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
+from urllib.parse import quote
 
 Rating = Literal["up", "down"]
 RATINGS = ("up", "down")
 MAX_COMMENT_CHARS = 2000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at  TEXT    NOT NULL,
-    updated_at  TEXT    NOT NULL,
-    rating      TEXT    NOT NULL CHECK (rating IN ('up', 'down')),
-    comment     TEXT    NOT NULL DEFAULT '',
-    question    TEXT    NOT NULL,
-    answer      TEXT    NOT NULL,
-    citations   TEXT    NOT NULL DEFAULT '[]',   -- JSON list of {source, clause, item, label, quote}
-    answer_id   TEXT,                            -- the Answer's id, when the caller gave one
-    mode        TEXT,                            -- offline / llm
-    channel     TEXT    NOT NULL DEFAULT ''      -- chat / widget / api
-);
-"""
+DEFAULT_TIMEOUT = 1.0
 CSV_COLUMNS = ["id", "created_at", "updated_at", "rating", "comment", "question", "answer", "citations",
                "citation_labels", "answer_id", "mode", "channel"]
+UNAVAILABLE_MESSAGE = "feedback could not be saved: the feedback database is unavailable; please try again later"
+
+T = TypeVar("T")
+
+# Database calls run on these threads so a caller can stop waiting after `timeout` even when a driver blocks
+# (a stopped PostgreSQL server, libpq's 2 s minimum connect timeout). Shared by all stores of the process.
+_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="feedback-db")
+
+
+class FeedbackUnavailable(RuntimeError):
+    """The feedback database cannot be reached, is locked, or lost its table: nothing was stored."""
 
 
 def _now() -> str:
@@ -51,107 +54,311 @@ def _citations_json(citations: Iterable[Any] | None) -> str:
     return json.dumps(out, ensure_ascii=False)
 
 
+def _check_rating(rating: str) -> None:
+    if rating not in RATINGS:
+        raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+
+
+def _clean_comment(comment: str | None) -> str:
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
+    return comment
+
+
+def database_url(target: str | Path) -> str:
+    """A SQLAlchemy URL for a URL or a SQLite file path (the embedded default)."""
+    text = str(target)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).resolve()}"
+
+
+def feedback_target(config) -> str | Path:
+    """Where a configuration keeps feedback: ASSISTANT_FEEDBACK_URL when set, else the SQLite file feedback_db."""
+    return getattr(config, "feedback_url", None) or config.feedback_db
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 class FeedbackStore:
-    """A small SQLite table of ratings. Safe to share between threads (one connection per call)."""
+    """The feedback table at a database URL (or a SQLite file path). Safe to share between threads.
 
-    def __init__(self, db_path: Path | str) -> None:
-        self.db_path = Path(db_path)
-        self._lock = threading.Lock()
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
+    Nothing connects at construction: the table is created on first use, so a store made while its database is
+    down starts working when the database comes back."""
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=10)
-        db.row_factory = sqlite3.Row
-        return db
+    def __init__(self, target: str | Path, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        import sqlalchemy as sa  # SQLAlchemy loads only where feedback is used (serve, export), not for `ask`
+
+        self.url = database_url(target)
+        self.timeout = timeout
+        url = sa.engine.make_url(self.url)
+        self.backend = url.get_backend_name()
+        self.db_path: Path | None = Path(url.database) if self.backend == "sqlite" and url.database else None
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        self._table = _table(sa)
+        if self.backend == "sqlite":
+            if self.db_path is None:
+                raise ValueError("a SQLite feedback URL needs a file path (sqlite:////path/to/feedback.sqlite3)")
+            # The engine opens the file in read-write mode without creating it: a feedback file deleted under a
+            # running server is reported as unavailable rather than silently replaced by an empty one.
+            self.engine = sa.create_engine(
+                f"sqlite:///file:{quote(str(self.db_path))}?mode=rw&uri=true",
+                # Wait for another writer (a worker process) for most of the deadline before giving up.
+                connect_args={"timeout": max(0.1, timeout * 0.9), "check_same_thread": False},
+            )
+            _begin_immediately(self.engine)
+        elif self.backend == "postgresql":
+            self.engine = sa.create_engine(
+                self.url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout,
+                connect_args={"connect_timeout": 2,  # libpq's minimum; the 1 s deadline is kept by _bounded
+                              "options": f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout=500"},
+            )
+        else:
+            self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+
+    @classmethod
+    def from_config(cls, config) -> "FeedbackStore":
+        return cls(feedback_target(config), timeout=getattr(config, "feedback_timeout", DEFAULT_TIMEOUT))
+
+    def __repr__(self) -> str:
+        return f"FeedbackStore({_redacted(self.url)!r})"
+
+    # ---- bounded database access ---------------------------------------------------------------------
+
+    def _bounded(self, work: Callable[[], T], timeout: float | None = None) -> T:
+        """Run `work` against the database, or raise FeedbackUnavailable after `timeout` seconds or on any
+        database error. Bad input (ValueError) is raised before this point and passes through unchanged."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        def run() -> T:
+            self._ensure_schema()
+            return work()
+
+        timeout = self.timeout if timeout is None else timeout
+        future = _EXECUTOR.submit(run)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout as exc:
+            future.cancel()
+            raise FeedbackUnavailable(f"the feedback database did not answer within {timeout:g} s") from exc
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            raise FeedbackUnavailable(f"the feedback database is unavailable: {_short(exc)}") from exc
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            if self.backend == "sqlite":
+                self.db_path.parent.mkdir(parents=True, exist_ok=True)
+                # Create the file once (the engine itself never creates it), in WAL mode: commits are short
+                # appends, so several worker processes queue only briefly for the write lock.
+                with sqlite3.connect(self.db_path, timeout=0.5) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.close()
+            with self.engine.begin() as db:
+                if self.backend == "postgresql":
+                    # Replicas starting together would race to create the table; one creates, the others wait.
+                    db.exec_driver_sql("SELECT pg_advisory_xact_lock(802080)")
+                from sqlalchemy.schema import CreateTable
+
+                db.execute(CreateTable(self._table, if_not_exists=True))
+            self._schema_ready = True
+
+    # ---- writes ----------------------------------------------------------------------------------------
 
     def add(self, *, question: str, answer: str, rating: str, citations: Iterable[Any] | None = None,
             comment: str = "", answer_id: str | int | None = None, mode: str | None = None,
             channel: str = "") -> int:
         """Store one rating; returns its row id (for a comment added later with `set_comment`)."""
-        if rating not in RATINGS:
-            raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
-        comment = (comment or "").strip()
-        if len(comment) > MAX_COMMENT_CHARS:
-            raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
+        _check_rating(rating)
+        comment = _clean_comment(comment)
         now = _now()
-        with self._lock, closing(self._connect()) as db, db:
-            cur = db.execute(
-                "INSERT INTO feedback (created_at, updated_at, rating, comment, question, answer, citations,"
-                " answer_id, mode, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, now, rating, comment, question, answer, _citations_json(citations),
-                 None if answer_id is None else str(answer_id), mode, channel),
-            )
-            return int(cur.lastrowid)
+        values = dict(created_at=now, updated_at=now, rating=rating, comment=comment, question=question,
+                      answer=answer, citations=_citations_json(citations),
+                      answer_id=None if answer_id is None else str(answer_id), mode=mode, channel=channel)
+
+        def insert() -> int:
+            with self.engine.begin() as db:
+                return int(db.execute(self._table.insert().values(**values)).inserted_primary_key[0])
+
+        return self._bounded(insert)
 
     def update(self, row_id: int, *, rating: str | None = None, comment: str | None = None) -> bool:
         """Change the rating and/or comment of a stored row; False when there is no such row."""
-        sets, values = [], []
+        changes: dict[str, str] = {}
         if rating is not None:
-            if rating not in RATINGS:
-                raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
-            sets.append("rating = ?")
-            values.append(rating)
+            _check_rating(rating)
+            changes["rating"] = rating
         if comment is not None:
-            comment = comment.strip()
-            if len(comment) > MAX_COMMENT_CHARS:
-                raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
-            sets.append("comment = ?")
-            values.append(comment)
-        if not sets:
+            changes["comment"] = _clean_comment(comment)
+        if not changes:
             return self.get(row_id) is not None
-        sets.append("updated_at = ?")
-        values.append(_now())
-        with self._lock, closing(self._connect()) as db, db:
-            cur = db.execute(f"UPDATE feedback SET {', '.join(sets)} WHERE id = ?", (*values, row_id))
-            return cur.rowcount == 1
+        changes["updated_at"] = _now()
+        table = self._table
+
+        def update() -> bool:
+            with self.engine.begin() as db:
+                return db.execute(table.update().where(table.c.id == row_id).values(**changes)).rowcount == 1
+
+        return self._bounded(update)
 
     def set_comment(self, row_id: int, comment: str) -> bool:
         return self.update(row_id, comment=comment)
 
+    # ---- reads -----------------------------------------------------------------------------------------
+
     def get(self, row_id: int) -> dict | None:
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT * FROM feedback WHERE id = ?", (row_id,)).fetchone()
-        return self._as_dict(row) if row else None
+        table = self._table
+
+        def get() -> dict | None:
+            with self.engine.connect() as db:
+                row = db.execute(table.select().where(table.c.id == row_id)).mappings().first()
+            return _as_dict(row) if row else None
+
+        return self._bounded(get)
 
     def rows(self) -> list[dict]:
         """All feedback, oldest first; `citations` decoded to a list of dicts."""
-        with closing(self._connect()) as db:
-            return [self._as_dict(r) for r in db.execute("SELECT * FROM feedback ORDER BY id")]
+        table = self._table
+
+        def rows() -> list[dict]:
+            with self.engine.connect() as db:
+                return [_as_dict(r) for r in db.execute(table.select().order_by(table.c.id)).mappings()]
+
+        # An export may be long: it gets more time than a request does.
+        return self._bounded(rows, timeout=max(self.timeout, 60.0))
 
     def counts(self) -> dict[str, int]:
-        with closing(self._connect()) as db:
-            got = dict(db.execute("SELECT rating, COUNT(*) FROM feedback GROUP BY rating").fetchall())
-        return {"up": got.get("up", 0), "down": got.get("down", 0)}
+        import sqlalchemy as sa
 
-    @staticmethod
-    def _as_dict(row: sqlite3.Row) -> dict:
-        data = dict(row)
-        data["citations"] = json.loads(data["citations"] or "[]")
-        return data
+        table = self._table
+
+        def counts() -> dict[str, int]:
+            with self.engine.connect() as db:
+                got = dict(db.execute(sa.select(table.c.rating, sa.func.count()).group_by(table.c.rating)).all())
+            return {"up": got.get("up", 0), "down": got.get("down", 0)}
+
+        return self._bounded(counts)
+
+    def health(self) -> dict:
+        """For /healthz: whether a rating could be stored right now (a write lock can be taken, the table is
+        there), without storing anything."""
+        import sqlalchemy as sa
+
+        table = self._table
+
+        def probe() -> None:
+            with self.engine.connect() as db:
+                # On SQLite the transaction begins IMMEDIATE, taking the write lock a rating needs: a locked
+                # file fails here, not later.
+                db.execute(sa.select(table.c.id).limit(1))
+                db.rollback()
+
+        body: dict[str, Any] = {"enabled": True, "backend": self.backend}
+        try:
+            self._bounded(probe)
+            body["available"] = True
+        except FeedbackUnavailable as exc:
+            body.update(available=False, error=str(exc))
+        return body
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _begin_immediately(engine) -> None:
+    """SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), so concurrent writers queue on
+    the busy timeout instead of failing at once when a deferred transaction tries to upgrade (the documented
+    SQLAlchemy recipe for pysqlite)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _table(sa):
+    """The feedback table; the same columns as the SQLite schema of earlier versions, so old files still work."""
+    metadata = sa.MetaData()
+    return sa.Table(
+        "feedback", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("created_at", sa.Text, nullable=False),  # ISO 8601, UTC
+        sa.Column("updated_at", sa.Text, nullable=False),
+        sa.Column("rating", sa.Text, nullable=False),
+        sa.Column("comment", sa.Text, nullable=False, server_default=""),
+        sa.Column("question", sa.Text, nullable=False),
+        sa.Column("answer", sa.Text, nullable=False),
+        sa.Column("citations", sa.Text, nullable=False, server_default="[]"),  # JSON list of citations
+        sa.Column("answer_id", sa.Text),  # the Answer's id, when the caller gave one
+        sa.Column("mode", sa.Text),  # offline / llm
+        sa.Column("channel", sa.Text, nullable=False, server_default=""),  # chat / widget / api
+        sa.CheckConstraint("rating IN ('up', 'down')", name="feedback_rating"),
+        sqlite_autoincrement=True,
+    )
+
+
+def _as_dict(row: Mapping) -> dict:
+    data = dict(row)
+    data["citations"] = json.loads(data["citations"] or "[]")
+    return data
+
+
+def _short(exc: BaseException) -> str:
+    """The driver's first line, without SQL or parameters (they may hold user text)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return (text[0] if text else type(orig).__name__)[:200]
+
+
+# Characters a spreadsheet skips before a cell's first sign, and the signs that start a formula, including the
+# full-width forms (＝＋－＠) that some spreadsheet programs also treat as formula starts.
+_LEADING_BLANKS = " \t\r\n\u3000\u00a0\ufeff"
+_FORMULA_SIGNS = "=+-@＝＋－＠"
 
 
 def _csv_safe(value: Any) -> Any:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection): a cell whose first
+    non-blank character starts a formula, or that begins with a tab or carriage return, gets a leading quote."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "\t\r" or value.lstrip(_LEADING_BLANKS)[:1] in tuple(_FORMULA_SIGNS):
         return "'" + value
     return value
 
 
-def export_csv(db_path: Path, out: TextIO) -> int:
+def export_csv(target: str | Path, out: TextIO) -> int:
     """Write every feedback row as CSV (header first) to `out`; returns the number of rows written.
 
-    A missing database is not an error: it means no feedback yet (only the header is written)."""
+    A SQLite file that does not exist is not an error: it means no feedback yet (only the header is written)."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    db_path = Path(db_path)
-    if not db_path.exists():
-        return 0
-    n = 0
-    for row in FeedbackStore(db_path).rows():
+    url = database_url(target)
+    if url.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        path = make_url(url).database
+        if not path or not Path(path).exists():
+            return 0
+    store = FeedbackStore(url)
+    try:
+        rows = store.rows()
+    finally:
+        store.close()
+    for row in rows:
         row["citation_labels"] = "；".join(c.get("label", "") for c in row["citations"])
         row["citations"] = json.dumps(row["citations"], ensure_ascii=False)
         writer.writerow([_csv_safe(row.get(col)) if row.get(col) is not None else "" for col in CSV_COLUMNS])
-        n += 1
-    return n
+    return len(rows)

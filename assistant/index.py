@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import chromadb
-from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
@@ -94,14 +92,29 @@ class IndexState:
 class ChromaIndex:
     """The persisted Chroma collection of the corpus, and the manifest that says what built it."""
 
-    def __init__(self, index_dir: Path, embeddings: Embeddings, embedding_model: str) -> None:
+    def __init__(self, index_dir: Path, embeddings: Embeddings, embedding_model: str,
+                 chroma_url: str | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.embeddings = embeddings
         self.embedding_model = embedding_model
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(self.index_dir), settings=chromadb.Settings(anonymized_telemetry=False)
-        )
+        self.chroma_url = chroma_url
+        import chromadb  # here, not at import time: commands that never open the index do not pay for it
+        from langchain_chroma import Chroma
+
+        if chroma_url:
+            # A Chroma server (`chroma run`) shared by every replica; the manifest lives in the collection's
+            # metadata there, so replicas agree on what is built without a shared disk.
+            from urllib.parse import urlsplit
+
+            url = urlsplit(chroma_url)
+            self._client = chromadb.HttpClient(
+                host=url.hostname or "localhost", port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https", settings=chromadb.Settings(anonymized_telemetry=False))
+        else:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(self.index_dir), settings=chromadb.Settings(anonymized_telemetry=False)
+            )
         self.store = Chroma(
             collection_name=COLLECTION,
             embedding_function=embeddings,
@@ -126,6 +139,9 @@ class ChromaIndex:
         }
 
     def current_manifest(self) -> dict | None:
+        if self.chroma_url:
+            raw = (self.store._collection.metadata or {}).get(MANIFEST)
+            return json.loads(raw) if raw else None
         try:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
@@ -156,7 +172,11 @@ class ChromaIndex:
         docs = [to_document(u) for u in units]
         self.store.add_documents(docs, ids=[d.id for d in docs])
         manifest = {**self.expected_manifest(corpus, units), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        if self.chroma_url:
+            self.store._collection.modify(metadata={MANIFEST: json.dumps(manifest)})
+        else:
+            self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                          encoding="utf-8")
         return IndexState("rebuilt" if had_index else "built", len(units), manifest)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:

@@ -23,5 +23,13 @@ if [ "$profile" = test ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 
   # so the screenshots show Chinese rather than boxes.
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
+if [ "$profile" = test ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+   && { [ ! -x /usr/sbin/nginx ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
+  # The scale-out tests run real servers on loopback: Debian's nginx in front of two replicas, and PostgreSQL
+  # for the shared feedback table (tests/services.py starts each in a scratch folder; no system service is used).
+  [ -n "$(ls /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx postgresql >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx postgresql >/dev/null; }
+fi
 # The bundled embedding engine's threads spin between calls without this; tests never reach a model hub.
 export OMP_WAIT_POLICY=passive HF_HUB_OFFLINE=1 ANONYMIZED_TELEMETRY=False
