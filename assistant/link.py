@@ -12,7 +12,6 @@ from enum import Enum
 from pathlib import Path
 
 import jieba
-from pypinyin import lazy_pinyin
 
 from .profile import NoticeProfile
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
@@ -265,12 +264,7 @@ class EntityLinker:
             + [(f, "department") for f in self.lexicon.departments],
             key=lambda x: -len(x[0]),
         )
-        self._pinyin_forms = [
-            (f, lazy_pinyin(f)) for f in self.lexicon.occupations if re.fullmatch(r"[\u4e00-\u9fff]{2,}", f)
-        ]
-        self._homophones: dict[tuple[str, ...], set[str]] = {}
-        for form, form_py in self._pinyin_forms:
-            self._homophones.setdefault(tuple(form_py), set()).update(self.lexicon.occupations[form])
+        self._sounds: tuple[list, dict] | None = None  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
         self._exact_names = {_fold(r.occupation) for r in corpus.annex_rows}
         self._name_of_fold = {_fold(r.occupation): r.occupation for r in corpus.annex_rows}
@@ -447,6 +441,7 @@ class EntityLinker:
             return SubjectLink(**base, kind=MatchKind.ABBREVIATION,
                                occupations=(self._name_of_fold[self._bare_names[abbreviated[0]]],))
         homophones = self._homophones.get(tuple(lazy_pinyin(name)), set()) if _is_cjk(name) and len(name) >= 3 else set()
+
         if homophones and len(homophones) <= 2:  # 美法师 → 美发师, 锅炉操做工 → 锅炉操作工
             return SubjectLink(**base, kind=MatchKind.TYPO, occupations=tuple(sorted(homophones)))
         near = self._near(name)
@@ -534,6 +529,24 @@ class EntityLinker:
             fuzzy=tuple(fuzzy),
             subjects=tuple(subjects),
         )
+
+    @property
+    def _pinyin_forms(self) -> list[tuple[str, list[str]]]:
+        return self._pinyin()[0]
+
+    @property
+    def _homophones(self) -> dict[tuple[str, ...], set[str]]:
+        return self._pinyin()[1]
+
+    def _pinyin(self) -> tuple[list, dict]:
+        """Pinyin of every name form (for typos), computed once, when a question first needs it."""
+        if self._sounds is None:
+            forms = [(f, lazy_pinyin(f)) for f in self.lexicon.occupations if re.fullmatch(r"[\u4e00-\u9fff]{2,}", f)]
+            homophones: dict[tuple[str, ...], set[str]] = {}
+            for form, form_py in forms:
+                homophones.setdefault(tuple(form_py), set()).update(self.lexicon.occupations[form])
+            self._sounds = (forms, homophones)
+        return self._sounds
 
     def _batches(self, text: str) -> tuple[str, ...]:
         found: list[str] = []
@@ -624,6 +637,12 @@ def _sounds_alike(a: str, b: str) -> bool:
         return m.group(1), m.group(2)
     (ia, fa), (ib, fb) = split(a), split(b)
     return a == b or (ia and ia == ib) or (fa and fa == fb)
+
+
+def lazy_pinyin(text: str) -> list[str]:
+    from pypinyin import lazy_pinyin as convert  # its tables load only when a question needs a sound match
+
+    return convert(text)
 
 
 def _is_cjk(token: str) -> bool:

@@ -43,14 +43,16 @@ class HybridRetriever(BaseRetriever):
     index: ChromaIndex
     k: int = 5
     candidates: int = 20
-    _bm25: BM25Okapi = PrivateAttr()
+    _bm25: BM25Okapi | None = PrivateAttr(default=None)
     _by_id: dict[str, Evidence] = PrivateAttr()
 
     def model_post_init(self, __context) -> None:
-        self._bm25 = BM25Okapi([tokenize(u.text) for u in self.units])
+        self._bm25 = None  # built on the first query: a cold answer from the annex needs no BM25
         self._by_id = {u.doc_id: u for u in self.units}
 
     def bm25_ranking(self, query: str, n: int) -> list[tuple[str, float]]:
+        if self._bm25 is None:
+            self._bm25 = BM25Okapi([tokenize(u.text) for u in self.units])
         scores = self._bm25.get_scores(tokenize(query))
         order = sorted(range(len(scores)), key=lambda i: -scores[i])[:n]
         return [(self.units[i].doc_id, float(scores[i])) for i in order if scores[i] > 0]
