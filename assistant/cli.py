@@ -166,16 +166,12 @@ def answer_line(assistant, line: str, number: int) -> dict:
 
 
 def cmd_parse(args, config: Config) -> int:
-    from .parse import parse_source, render_corpus_files, write_corpus
+    from .parse import parse_source, verify_corpus, write_corpus
 
     corpus = parse_source(config.source_path)
     if args.check:
-        stale = [n for n, t in render_corpus_files(corpus).items()
-                 if not (config.corpus_dir / n).exists() or (config.corpus_dir / n).read_text(encoding="utf-8") != t]
-        if stale:
-            print(f"corpus files differ from a fresh parse: {', '.join(stale)}", file=sys.stderr)
-            return EXIT_FAILURE
-        print("corpus files match the source")
+        verify_corpus(config.corpus_dir, corpus)  # raises CorpusIntegrityError: one line, exit 1
+        print("corpus files match the source and corpus/manifest.json")
         return EXIT_OK
     for path in write_corpus(corpus, config.corpus_dir):
         print(f"wrote {path}")
