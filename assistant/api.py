@@ -286,13 +286,15 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
     @app.get("/healthz", summary="Readiness", tags=["service"],
              responses={503: {"description": "loaded, but the index or the corpus is empty"}})
     def healthz() -> JSONResponse:
-        """200 when the index is loaded: corpus and index sizes, embedding model, LLM settings, versions."""
+        """200 when answers can be served: corpus and index sizes, the index build serving, whether vector search
+        works ("vector search degraded": answers then rest on BM25 alone), embedding model, LLM settings, versions."""
         health = assistant.health()
         llm = dict(health.get("llm", {}))
         llm["configured"] = bool(llm.get("enabled") and llm.get("model") and llm.get("base_url"))
-        index = health.get("index", {})
-        ready = index.get("documents", 0) > 0 and health.get("corpus", {}).get("annex_rows", 0) > 0
-        body = {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
+        ready = health.get("corpus", {}).get("annex_rows", 0) > 0 and (
+            health["index"].get("documents", 0) > 0 or health["index"].get("vector_search") == "degraded")
+        status = health.get("status", "ok") if ready else "unavailable"
+        body = {**health, "status": status, "ready": ready, "llm": llm,
                 "feedback": {"enabled": store is not None}, "versions": _versions()}
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -106,11 +106,17 @@ class Assistant:
         return self.config.llm_enabled if use_llm is None else use_llm
 
     def health(self) -> dict:
+        """What is serving now: the index build the process actually uses (it follows index/CURRENT), the
+        documents it holds, and whether vector search works; answers fall back to BM25 when it does not."""
+        serving = self.retriever.index.serving()
+        degraded = serving.get("vector_search") != "ok"
+        index = {"status": "vector search degraded" if degraded else self.index_state.status,
+                 "loaded_as": self.index_state.status, "expected_documents": self.index_state.count,
+                 "embedding_model": self.config.embedding_model, **serving}
         return {
-            "status": "ok",
+            "status": "degraded" if degraded else "ok",
             "version": __version__,
-            "index": {"status": self.index_state.status, "documents": self.index_state.count,
-                      "embedding_model": self.config.embedding_model},
+            "index": index,
             "corpus": {"clauses": len(self.corpus.clauses), "annex_rows": len(self.corpus.annex_rows),
                        "source_sha256": self.corpus.source_sha256},
             "llm": {"enabled": self.config.llm_enabled, "model": self.config.llm_model,

