@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .assistant import Assistant, __version__
 from .config import Config
 from .feedback import MAX_COMMENT_CHARS, FeedbackStore
-from .normalize import MAX_QUESTION_CHARS, InputError, validate_question
+from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,9 @@ class AskRequest(BaseModel):
     ]})
 
     question: str = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
-                                description="earlier turns, oldest first")
+    history: list[Turn] = Field(default_factory=list,
+                                description="earlier turns, oldest first (at most Config.max_history_turns turns "
+                                            "and max_history_chars characters)")
     id: str | int | None = Field(default=None, description="echoed back in the answer")
 
 
@@ -144,7 +145,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Pure ASGI middleware: POST bodies to /api/… larger than `limit` bytes get a 413 JSON error.
+    """Pure ASGI middleware: POST bodies to /api/… larger than `limit` bytes get a 413 JSON error, bodies that are
+    not UTF-8 a 400 naming the first bad byte.
 
     The (small) body is read up front and replayed, so chunked uploads are bounded too. Pure ASGI rather than
     @app.middleware("http"), which would also sit in front of Gradio's streaming routes."""
@@ -174,13 +176,20 @@ class BodySizeLimit:
                 return
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        try:  # JSON is UTF-8 (RFC 8259): say where it is not, rather than "error parsing the body"
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            await _error(400, f"request body is not valid UTF-8 (byte 0x{body[exc.start]:02X} at byte {exc.start + 1})")(
+                scope, receive, send)
+            return
         replayed = False
 
         async def replay():
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
@@ -255,8 +264,8 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
               summary="Answer one question", tags=["answers"])
     def ask(request: AskRequest) -> JSONResponse:
         """The answer with its citations: the same JSON as `assistant ask --json`."""
-        validate_question(request.question)
-        answer = assistant.ask(request.question, request.history, id=request.id)
+        checked = assistant.check(request.question, request.history, request.id)  # 422 before any work
+        answer = assistant.ask(checked.question, checked.history, id=checked.id)
         return JSONResponse(answer.to_dict())
 
     @app.post("/api/ask/stream", responses={200: SSE_RESPONSE, **ERRORS},
@@ -264,8 +273,8 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
     def ask_stream(request: AskRequest) -> StreamingResponse:
         """`event: token` with `{"text"}` deltas, then one `event: answer` with the same JSON as `/api/ask`;
         `event: error` with `{"error"}` if the answer fails part-way. Bad requests get a 4xx JSON error instead."""
-        validate_question(request.question)
-        events = assistant.stream(request.question, request.history, id=request.id)
+        checked = assistant.check(request.question, request.history, request.id)  # 422, never a broken stream
+        events = assistant.stream(checked.question, checked.history, id=checked.id)
         first = next(events, None)  # runs the grounding now: its errors become a 4xx/5xx, not a broken stream
         if first is None:
             raise RuntimeError("the assistant produced no stream events")

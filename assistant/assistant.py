@@ -10,7 +10,7 @@ from .config import Config
 from .embeddings import load_embeddings
 from .index import ChromaIndex, IndexState, build_evidence
 from .link import EntityLinker
-from .normalize import validate_question
+from .normalize import AskInput, HistoryLimits, validate_request
 from .parse import load_corpus
 from .records import Answer, Corpus, Grounding, StreamEvent, Turn
 from .retrieve import HybridRetriever
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 
 def as_turns(history: Iterable[Turn | dict] | None) -> list[Turn]:
-    """History as typed turns; raises pydantic.ValidationError on a malformed turn."""
+    """History as typed turns, without the caps (kept for callers that have already checked it)."""
     return [t if isinstance(t, Turn) else Turn.model_validate(t) for t in (history or [])]
 
 
@@ -48,6 +48,15 @@ class Assistant:
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
                    answerer=GroundedAnswerer(corpus=corpus, linker=linker, retriever=retriever))
 
+    @property
+    def history_limits(self) -> HistoryLimits:
+        return HistoryLimits(turns=self.config.max_history_turns, chars=self.config.max_history_chars)
+
+    def check(self, question: object, history: object = None, id: object = None) -> AskInput:
+        """The door check every front end runs first (normalize.validate_request): InputError names what is wrong."""
+        return validate_request(question, list(history) if isinstance(history, Iterator) else history, id,
+                                self.history_limits)
+
     def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Grounding:
         """The offline pipeline for one question: understanding, retrieval and the grounded answer.
@@ -55,8 +64,8 @@ class Assistant:
         With an LLM configured, a follow-up is also rewritten into a standalone question and retrieved again, so
         the model sees the sources the conversation is about. The offline facts stay those of the original
         question and history unless the offline reading found nothing and the rewritten question does."""
-        validate_question(question)
-        turns = as_turns(history)
+        request = self.check(question, history, id)
+        question, turns, id = request.question, request.history, request.id
         grounding = self.answerer.run(question, turns, id=id)
         if not (turns and self._llm_on(use_llm)):
             return grounding
@@ -83,19 +92,22 @@ class Assistant:
 
     def ask(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
             use_llm: bool | None = None) -> Answer:
-        turns = as_turns(history)
-        grounding = self.ground(question, turns, id=id, use_llm=use_llm)
+        """The answer to one question. Raises normalize.InputError (a ValueError) for input that cannot be asked:
+        a lone surrogate, an empty or too long question, a malformed or too long history, a bad id."""
+        request = self.check(question, history, id)
+        grounding = self.ground(request.question, request.history, id=request.id, use_llm=use_llm)
         if not self._llm_on(use_llm):
             return grounding.offline
-        return self.llm.run(grounding, turns)
+        return self.llm.run(grounding, request.history)
 
     def stream(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Iterator[StreamEvent]:
-        """Text deltas as they come, then one final `answer` event carrying the whole Answer."""
-        turns = as_turns(history)
-        grounding = self.ground(question, turns, id=id, use_llm=use_llm)
+        """Text deltas as they come, then one final `answer` event carrying the whole Answer. The input is checked
+        when the first event is asked for, before any text is produced."""
+        request = self.check(question, history, id)
+        grounding = self.ground(request.question, request.history, id=request.id, use_llm=use_llm)
         if self._llm_on(use_llm):
-            yield from self.llm.stream(grounding, turns)
+            yield from self.llm.stream(grounding, request.history)
             return
         text = grounding.offline.answer
         for start in range(0, len(text), 24):

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from .config import Config
 from .embeddings import EmbeddingModelError
 from .index import IndexBuildError, StaleIndexError
-from .normalize import InputError
+from .normalize import InputError, validate_id, validate_question
 from .parse import ParseError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -123,6 +123,10 @@ def cmd_ask(args, config: Config) -> int:
     if not args.jsonl:
         if args.question is None or not args.question.strip():
             raise UsageError("the question is empty")
+        try:  # the same door check as every other front end, before anything is loaded
+            validate_question(args.question)
+        except InputError as exc:
+            raise UsageError(str(exc)) from exc
     if args.jsonl and str(args.jsonl) != "-" and not args.jsonl.exists():
         raise UsageError(f"no such file: {args.jsonl}")
     assistant = Assistant.load(config)
@@ -139,12 +143,20 @@ def cmd_ask(args, config: Config) -> int:
         else:
             print_answer(answer, sys.stdout)
         return EXIT_OK
-    lines = sys.stdin if str(args.jsonl) == "-" else args.jsonl.open(encoding="utf-8")
+    # Lines are read as bytes and decoded one by one: a line that is not UTF-8 is that line's error, not the batch's.
+    lines = sys.stdin.buffer if str(args.jsonl) == "-" else args.jsonl.open("rb")
     with lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            print(json.dumps(answer_line(assistant, line, number), ensure_ascii=False), flush=True)
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                result = {"id": None, "line": number,
+                          "error": f"line {number} is not valid UTF-8 (byte 0x{raw[exc.start]:02X} at byte {exc.start + 1})"}
+            else:
+                if not line.strip():
+                    continue
+                result = answer_line(assistant, line, number)
+            print(json.dumps(result, ensure_ascii=False), flush=True)
     return EXIT_OK
 
 
@@ -156,13 +168,17 @@ def answer_line(assistant, line: str, number: int) -> dict:
         return {"id": None, "line": number, "error": f"line {number} is not JSON: {exc.msg}"}
     if not isinstance(request, dict):
         return {"id": None, "line": number, "error": f"line {number} is not a JSON object"}
-    rid = request.get("id")
+    try:
+        rid = validate_id(request.get("id"))
+    except InputError as exc:
+        return {"id": None, "line": number, "error": str(exc)}
     try:
         return assistant.ask(request.get("question"), request.get("history"), id=rid).to_dict()
     except InputError as exc:
         return {"id": rid, "line": number, "error": str(exc)}
-    except ValidationError as exc:
-        return {"id": rid, "line": number, "error": f"bad history: {exc.errors()[0]['msg']}"}
+    except Exception as exc:  # noqa: BLE001 — one failing line must not lose the rest of the batch
+        logging.getLogger(__name__).exception("answering line %d failed", number)
+        return {"id": rid, "line": number, "error": f"internal error ({type(exc).__name__}); the batch goes on"}
 
 
 def cmd_parse(args, config: Config) -> int:

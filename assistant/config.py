@@ -21,6 +21,9 @@ class Config(BaseSettings):
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     top_k: int = Field(default=5, ge=1, le=50)
     rebuild_stale_index: bool = True  # False: a stale index is an error instead of being rebuilt
+    # Conversation one question may carry, at every door (a longer history is refused with a clear message).
+    max_history_turns: int = Field(default=50, ge=0, le=1000)
+    max_history_chars: int = Field(default=60_000, ge=0)
 
     # Generation through an OpenAI-compatible endpoint; off unless enabled.
     llm_enabled: bool = False

@@ -197,3 +197,81 @@ def test_healthz_says_vector_search_degraded_when_dense_retrieval_fails(pristine
         body = health.json()
         assert body["status"] == "degraded" and body["index"]["status"] == "vector search degraded"
         assert body["index"]["vector_search"] == "degraded" and body["index"]["vector_error"]
+
+
+# ---- text hygiene at every door ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api(assistant):
+    """The HTTP API alone, around the session's Assistant, under a real uvicorn."""
+    with running(create_app(assistant, mount_ui=False)) as base:
+        yield base
+
+
+@pytest.fixture()
+def client(api):
+    with httpx.Client(base_url=api, timeout=TIMEOUT) as c:
+        yield c
+
+
+LONE = '{"question": "\\ud800电工是第几批？"}'
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/api/ask/stream"])
+def test_a_lone_surrogate_is_refused_before_any_answer_or_stream(client, path):
+    r = client.post(path, content=LONE.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/json")
+    assert r.json() == {"error": "question contains a lone surrogate (U+D800) at character 1; send valid Unicode text"}
+
+
+@pytest.mark.parametrize("body, status, words", [
+    (b'{"question": "\xff\xfe\xe7\x94\xb5"}', 400, "request body is not valid UTF-8 (byte 0xFF at byte 15)"),  # bytes that are not UTF-8
+    (b'{"question": "x", "history": [{"role": "user", "content": "\\udc80"}]}', 422, "history[0].content"),
+    (b'{"question": "x", "id": "\\ud83d"}', 422, "id contains a lone surrogate"),
+    (b'{"question": "x", "id": [1]}', 422, "id: must be a string, an integer or null"),
+    (json.dumps({"question": "x", "history": [{"role": "user", "content": "x"}] * 51}).encode(), 422,
+     "history has 51 turns; at most 50 are accepted"),
+    (json.dumps({"question": "x", "history": [{"role": "user", "content": "长" * 1990}] * 31},
+                ensure_ascii=False).encode(), 422,
+     "history is longer than 60000 characters"),
+])
+def test_bad_text_and_history_get_a_clear_4xx(client, body, status, words):
+    for path in ("/api/ask", "/api/ask/stream"):
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == status, (path, r.text)
+        assert words in r.json()["error"], r.json()
+
+
+def test_control_characters_are_removed_and_the_answer_is_valid_utf8(client):
+    r = client.post("/api/ask", json={"question": "电工\u0000\u0007是第\u200b几批？\r\n", "id": "c"})
+    assert r.status_code == 200
+    r.content.decode("utf-8")  # strict: no lone surrogate could have been encoded
+    body = r.json()
+    assert body["question"] == "电工是第几批？ \n" and "第二批" in body["answer"]
+
+
+def test_python_api_refuses_bad_input_with_input_error(assistant):
+    from assistant.normalize import InputError
+
+    with pytest.raises(InputError, match=r"lone surrogate \(U\+D800\)"):
+        assistant.ask("\ud800电工")
+    with pytest.raises(InputError, match=r"^id must be a string, an integer or null$"):
+        assistant.ask("电工是第几批？", id=[1])
+    with pytest.raises(InputError, match=r"history has 51 turns"):
+        assistant.ask("电工是第几批？", [{"role": "user", "content": "x"}] * 51)
+    events = assistant.stream("\udfff")
+    with pytest.raises(InputError):  # at the first event, before any text
+        next(events)
+    capped = dataclasses.replace(assistant, config=assistant.config.model_copy(update={"max_history_turns": 2}))
+    with pytest.raises(InputError, match=r"history has 3 turns; at most 2"):
+        capped.ask("电工是第几批？", [{"role": "user", "content": "x"}] * 3)
+
+
+def test_the_chat_door_warns_and_goes_on(assistant):
+    from ui.app import ChatSession
+
+    session = ChatSession(assistant, None, "chat")
+    outputs = list(session.respond("\ud800电工", [], [], [], ""))
+    assert len(outputs) == 1 and outputs[0][0] == []  # nothing asked, the page stays as it was
+    outputs = list(session.respond("电工\u0000是第几批？", [], [], [], ""))
+    assert "第二批" in outputs[-1][0][1]["content"]
