@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .assistant import Assistant, __version__
 from .config import Config
 from .feedback import MAX_COMMENT_CHARS, FeedbackStore
+from .guards import INTERNAL_ERROR, ContainErrors, RateLimit, check_rate_limit, uvicorn_options
 from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
 
@@ -141,7 +142,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _error(500, "internal error: the assistant could not answer; the server log has the details")
+        return _error(500, INTERNAL_ERROR)
 
 
 class BodySizeLimit:
@@ -236,6 +237,18 @@ def _versions() -> dict[str, str]:
             "gradio": gradio.__version__}
 
 
+def _install_middleware(app: FastAPI, config: Config) -> None:
+    """Outermost last: errors contained → CORS (so a 429 is readable cross-origin) → rate limit → body checks."""
+    app.add_middleware(BodySizeLimit)
+    if config.rate_limit:
+        check_rate_limit(config.rate_limit)
+        app.add_middleware(RateLimit, limit=config.rate_limit)
+    if config.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    app.add_middleware(ContainErrors)
+
+
 def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: FeedbackStore | None = None) -> FastAPI:
     """The whole service around one loaded Assistant. `mount_ui=False` gives the HTTP API alone."""
     config: Config = assistant.config
@@ -247,10 +260,7 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
     )
     _install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
-    if config.allowed_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
-                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    _install_middleware(app, config)
     store = feedback
     if store is None:
         try:
@@ -356,5 +366,4 @@ def serve(config: Config) -> None:
     assistant = Assistant.load(config)
     app = create_app(assistant)
     log.warning("serving on http://%s:%s/ (API docs at /docs, widget at %s)", config.host, config.port, WIDGET_PATH)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", proxy_headers=True,
-                timeout_graceful_shutdown=5)
+    uvicorn.run(app, log_level="info", **uvicorn_options(config))

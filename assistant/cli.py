@@ -223,6 +223,12 @@ def cmd_eval(args, config: Config) -> int:
 
 def cmd_serve(args, config: Config) -> int:
     from .api import serve
+    from .guards import check_rate_limit
+
+    try:
+        check_rate_limit(config.rate_limit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
     serve(config)
     return EXIT_OK

@@ -38,6 +38,11 @@ class Config(BaseSettings):
     port: int = 7860
     allowed_origins: list[str] = Field(default_factory=list)  # CORS for the widget; empty = same origin only
     feedback_db: Path = REPO_ROOT / "var" / "feedback.sqlite3"
+    # Per client (address) on /api/*, and on the chat's and widget's actions; `limits` notation, "" turns it off.
+    rate_limit: str = "300/minute"
+    timeout_keep_alive: int = Field(default=5, ge=1)  # seconds an idle kept-alive connection stays open
+    timeout_request: float = Field(default=10.0, gt=0)  # seconds for a request (head and body) to arrive complete
+    limit_concurrency: int | None = Field(default=1000, ge=1)  # connections at once; more get 503 from uvicorn
 
     @property
     def source_path(self) -> Path:
