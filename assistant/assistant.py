@@ -28,10 +28,10 @@ def as_turns(history: Iterable[Turn | dict] | None) -> list[Turn]:
 @dataclass
 class Assistant:
     config: Config
-    corpus: Corpus
-    index_state: IndexState
-    retriever: HybridRetriever
-    answerer: GroundedAnswerer
+    corpus: Corpus = field(repr=False)
+    index_state: IndexState = field(repr=False)
+    retriever: HybridRetriever = field(repr=False)
+    answerer: GroundedAnswerer = field(repr=False)
     _llm: object | None = field(default=None, repr=False)
 
     @classmethod

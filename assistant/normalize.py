@@ -59,6 +59,14 @@ class HistoryLimits:
 
 def clean_text(text: object, what: str = "question") -> str:
     """`text` with control characters removed; InputError if it is not text or holds a lone surrogate."""
+    text = refuse_surrogates(text, what)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text.replace("\t", " ").replace("\r", " "))
+    return text
+
+
+def refuse_surrogates(text: object, what: str) -> str:
+    """`text` unchanged if it is a str that UTF-8 can encode; InputError naming the first bad character if not."""
     if not isinstance(text, str):
         raise InputError(f"{what} must be a string")
     bad = _SURROGATE.search(text)
@@ -68,8 +76,6 @@ def clean_text(text: object, what: str = "question") -> str:
             raise InputError(f"{what} is not valid UTF-8 (byte 0x{code - 0xDC00:02X} at character {bad.start() + 1})")
         raise InputError(f"{what} contains a lone surrogate (U+{code:04X}) at character {bad.start() + 1}; "
                          "send valid Unicode text")
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("", text.replace("\t", " ").replace("\r", " "))
     return text
 
 
@@ -89,7 +95,7 @@ def validate_id(value: object) -> str | int | None:
         return value
     if not isinstance(value, str):
         raise InputError("id must be a string, an integer or null")
-    value = clean_text(value, "id")
+    value = refuse_surrogates(value, "id")  # echoed back as given: only what cannot be encoded is refused
     if len(value) > MAX_ID_CHARS:
         raise InputError(f"id is longer than {MAX_ID_CHARS} characters")
     return value
