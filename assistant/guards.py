@@ -2,6 +2,7 @@
 connection, a per-client rate limit, and uvicorn settings with timeouts for idle and half-sent connections."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -102,62 +103,68 @@ def check_rate_limit(limit: str | None) -> None:
 
 # ---- uvicorn ---------------------------------------------------------------------------------------
 
-def guarded_protocol(request_timeout: float):
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
+except ImportError:  # httptools not installed: the pure-Python parser
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol
+
+
+class GuardedProtocol(_BaseProtocol):
     """uvicorn's HTTP protocol with a deadline for each request to arrive complete (head and body).
 
     uvicorn closes idle kept-alive connections (timeout_keep_alive) but waits forever for a connection that sends
-    nothing or half a request; this closes those after `request_timeout` seconds."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
-    except ImportError:  # httptools not installed: the pure-Python parser
-        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
+    nothing or half a request; this closes those after `request_timeout` seconds. A module-level class (not one
+    made in a function) so that uvicorn can hand it to worker processes."""
 
-    class GuardedProtocol(Base):
-        _deadline = None
+    def __init__(self, *args, request_timeout: float = 10.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request_timeout = request_timeout
+        self._deadline = None
 
-        def connection_made(self, transport):
-            super().connection_made(transport)
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        # The first bytes of the next request on a kept-alive connection start its deadline.
+        if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
             self._arm()
+        super().data_received(data)
 
-        def data_received(self, data: bytes) -> None:
-            # The first bytes of the next request on a kept-alive connection start its deadline.
-            if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
-                self._arm()
-            super().data_received(data)
-
+    if hasattr(_BaseProtocol, "on_message_complete"):
         def on_message_complete(self) -> None:  # httptools: the whole request has arrived
             self._disarm()
             super().on_message_complete()
 
-        def handle_events(self) -> None:  # h11 variant: disarm once a request is complete
+    if hasattr(_BaseProtocol, "handle_events"):
+        def handle_events(self) -> None:  # h11: disarm once a request is complete
             super().handle_events()
             if self.cycle is not None and not self.cycle.more_body:
                 self._disarm()
 
-        def connection_lost(self, exc) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(request_timeout, self._expire)
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._expire)
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            if self.cycle is None or self.cycle.response_complete or self.cycle.more_body:
-                if not self.transport.is_closing():
-                    self.transport.close()
 
-    if not hasattr(Base, "on_message_complete"):
-        del GuardedProtocol.on_message_complete
-    if not hasattr(Base, "handle_events"):
-        del GuardedProtocol.handle_events
-    return GuardedProtocol
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.cycle is None or self.cycle.response_complete or self.cycle.more_body:
+            if not self.transport.is_closing():
+                self.transport.close()
+
+
+def guarded_protocol(request_timeout: float):
+    """The protocol factory for uvicorn's `http=` setting (picklable, for worker processes too)."""
+    return functools.partial(GuardedProtocol, request_timeout=request_timeout)
 
 
 def uvicorn_options(config: Config) -> dict:
