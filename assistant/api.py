@@ -21,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .assistant import Assistant, __version__
 from .config import Config
 from .feedback import MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackStore, FeedbackUnavailable
-from .normalize import MAX_QUESTION_CHARS, InputError, validate_question
+from .guards import INTERNAL_ERROR, ContainErrors, RateLimit, check_rate_limit, uvicorn_options
+from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ class AskRequest(BaseModel):
     ]})
 
     question: str = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
-                                description="earlier turns, oldest first")
+    history: list[Turn] = Field(default_factory=list,
+                                description="earlier turns, oldest first (at most Config.max_history_turns turns "
+                                            "and max_history_chars characters)")
     id: str | int | None = Field(default=None, description="echoed back in the answer")
 
 
@@ -146,11 +148,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _error(500, "internal error: the assistant could not answer; the server log has the details")
+        return _error(500, INTERNAL_ERROR)
 
 
 class BodySizeLimit:
-    """Pure ASGI middleware: POST bodies to /api/… larger than `limit` bytes get a 413 JSON error.
+    """Pure ASGI middleware: POST bodies to /api/… larger than `limit` bytes get a 413 JSON error, bodies that are
+    not UTF-8 a 400 naming the first bad byte.
 
     The (small) body is read up front and replayed, so chunked uploads are bounded too. Pure ASGI rather than
     @app.middleware("http"), which would also sit in front of Gradio's streaming routes."""
@@ -180,13 +183,20 @@ class BodySizeLimit:
                 return
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        try:  # JSON is UTF-8 (RFC 8259): say where it is not, rather than "error parsing the body"
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            await _error(400, f"request body is not valid UTF-8 (byte 0x{body[exc.start]:02X} at byte {exc.start + 1})")(
+                scope, receive, send)
+            return
         replayed = False
 
         async def replay():
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
@@ -249,6 +259,18 @@ def _answering_runner(config: Config):
     return run
 
 
+def _install_middleware(app: FastAPI, config: Config) -> None:
+    """Outermost last: errors contained → CORS (so a 429 is readable cross-origin) → rate limit → body checks."""
+    app.add_middleware(BodySizeLimit)
+    if config.rate_limit:
+        check_rate_limit(config.rate_limit)
+        app.add_middleware(RateLimit, limit=config.rate_limit)
+    if config.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    app.add_middleware(ContainErrors)
+
+
 def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: FeedbackStore | None = None) -> FastAPI:
     """The whole service around one loaded Assistant. `mount_ui=False` gives the HTTP API alone."""
     config: Config = assistant.config
@@ -260,10 +282,7 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
     )
     _install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
-    if config.allowed_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
-                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    _install_middleware(app, config)
     store = feedback
     if store is None:
         try:
@@ -278,8 +297,8 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
               summary="Answer one question", tags=["answers"])
     async def ask(request: AskRequest) -> JSONResponse:
         """The answer with its citations: the same JSON as `assistant ask --json`."""
-        validate_question(request.question)
-        answer = await run_answering(assistant.ask, request.question, request.history, id=request.id)
+        checked = assistant.check(request.question, request.history, request.id)  # 422 before any work
+        answer = await run_answering(assistant.ask, checked.question, checked.history, id=checked.id)
         return JSONResponse(answer.to_dict())
 
     @app.post("/api/ask/stream", responses={200: SSE_RESPONSE, **ERRORS},
@@ -287,8 +306,8 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
     async def ask_stream(request: AskRequest) -> StreamingResponse:
         """`event: token` with `{"text"}` deltas, then one `event: answer` with the same JSON as `/api/ask`;
         `event: error` with `{"error"}` if the answer fails part-way. Bad requests get a 4xx JSON error instead."""
-        validate_question(request.question)
-        events = assistant.stream(request.question, request.history, id=request.id)
+        checked = assistant.check(request.question, request.history, request.id)  # 422, never a broken stream
+        events = assistant.stream(checked.question, checked.history, id=checked.id)
         # Runs the grounding now: its errors become a 4xx/5xx, not a broken stream.
         first = await run_answering(next, events, None)
         if first is None:
@@ -310,14 +329,17 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
     @app.get("/healthz", summary="Readiness", tags=["service"],
              responses={503: {"description": "loaded, but the index or the corpus is empty"}})
     def healthz() -> JSONResponse:
-        """200 when the index is loaded: corpus and index sizes, embedding model, LLM settings, versions."""
+        """200 when answers can be served: corpus and index sizes, the index build serving, whether vector search
+        works ("vector search degraded": answers then rest on BM25 alone), embedding model, LLM settings, versions."""
         health = assistant.health()
         llm = dict(health.get("llm", {}))
         llm["configured"] = bool(llm.get("enabled") and llm.get("model") and llm.get("base_url"))
-        index = health.get("index", {})
-        ready = index.get("documents", 0) > 0 and health.get("corpus", {}).get("annex_rows", 0) > 0
-        body = {**health, "status": "ok" if ready else "unavailable", "ready": ready, "llm": llm,
-                "feedback": store.health() if store is not None else {"enabled": False, "available": False}, "versions": _versions()}
+        ready = health.get("corpus", {}).get("annex_rows", 0) > 0 and (
+            health["index"].get("documents", 0) > 0 or health["index"].get("vector_search") == "degraded")
+        status = health.get("status", "ok") if ready else "unavailable"
+        body = {**health, "status": status, "ready": ready, "llm": llm,
+                "feedback": store.health() if store is not None else {"enabled": False, "available": False},
+                "versions": _versions()}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/widget.js", include_in_schema=False)
@@ -372,11 +394,11 @@ def _prepare_index(config: Config) -> None:
     """Build a missing or stale index once, before the workers open it (the index step alone, as
     `assistant index` does: no linker, no BM25, no UI)."""
     from .embeddings import load_embeddings
-    from .index import ChromaIndex, build_evidence
+    from .index import build_evidence, open_index
     from .parse import load_corpus
 
     corpus = load_corpus(config.corpus_dir)
-    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
+    index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
                         config.chroma_url)
     index.ensure(corpus, build_evidence(corpus), rebuild=config.rebuild_stale_index)
 
@@ -388,8 +410,7 @@ def serve(config: Config, workers: int = 1) -> None:
     worker processes sharing the port, each with its own Assistant (the API is stateless per request)."""
     import uvicorn
 
-    common = dict(host=config.host, port=config.port, log_level="info", proxy_headers=True,
-                  timeout_graceful_shutdown=5)
+    common = dict(log_level="info", **uvicorn_options(config))
     if workers <= 1:
         assistant = Assistant.load(config)
         app = create_app(assistant)

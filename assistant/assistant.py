@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from .answer import GroundedAnswerer
 from .config import Config
 from .embeddings import load_embeddings
-from .index import ChromaIndex, IndexState, build_evidence
+from .index import IndexState, build_evidence, open_index
 from .link import EntityLinker
 from .normalize import validate_question
 from .intents import EXEMPLARS_FILE, IntentClassifier
+from .normalize import AskInput, HistoryLimits, validate_request
 from .parse import load_corpus
 from .profile import NoticeProfile
 from .records import Answer, Corpus, Grounding, StreamEvent, Turn
@@ -24,17 +25,17 @@ __version__ = "0.1.0"
 
 
 def as_turns(history: Iterable[Turn | dict] | None) -> list[Turn]:
-    """History as typed turns; raises pydantic.ValidationError on a malformed turn."""
+    """History as typed turns, without the caps (kept for callers that have already checked it)."""
     return [t if isinstance(t, Turn) else Turn.model_validate(t) for t in (history or [])]
 
 
 @dataclass
 class Assistant:
     config: Config
-    corpus: Corpus
-    index_state: IndexState
-    retriever: HybridRetriever
-    answerer: GroundedAnswerer
+    corpus: Corpus = field(repr=False)
+    index_state: IndexState = field(repr=False)
+    retriever: HybridRetriever = field(repr=False)
+    answerer: GroundedAnswerer = field(repr=False)
     _llm: object | None = field(default=None, repr=False)
 
     @classmethod
@@ -44,7 +45,7 @@ class Assistant:
         corpus = load_corpus(config.corpus_dir)
         units = build_evidence(corpus)
         embeddings = load_embeddings(config.embedding_model)
-        index = ChromaIndex(config.index_dir, embeddings, config.embedding_model, config.chroma_url)
+        index = open_index(config.index_dir, embeddings, config.embedding_model, config.chroma_url)
         state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
         profile = NoticeProfile.load(corpus, config.corpus_dir)
         linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)
@@ -56,6 +57,15 @@ class Assistant:
                    answerer=GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever,
                                              profile=profile))
 
+    @property
+    def history_limits(self) -> HistoryLimits:
+        return HistoryLimits(turns=self.config.max_history_turns, chars=self.config.max_history_chars)
+
+    def check(self, question: object, history: object = None, id: object = None) -> AskInput:
+        """The door check every front end runs first (normalize.validate_request): InputError names what is wrong."""
+        return validate_request(question, list(history) if isinstance(history, Iterator) else history, id,
+                                self.history_limits)
+
     def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Grounding:
         """The offline pipeline for one question: understanding, retrieval and the grounded answer.
@@ -63,8 +73,8 @@ class Assistant:
         With an LLM configured, a follow-up is also rewritten into a standalone question and retrieved again, so
         the model sees the sources the conversation is about. The offline facts stay those of the original
         question and history unless the offline reading found nothing and the rewritten question does."""
-        validate_question(question)
-        turns = as_turns(history)
+        request = self.check(question, history, id)
+        question, turns, id = request.question, request.history, request.id
         grounding = self.answerer.run(question, turns, id=id)
         if not (turns and self._llm_on(use_llm)):
             return grounding
@@ -91,19 +101,22 @@ class Assistant:
 
     def ask(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
             use_llm: bool | None = None) -> Answer:
-        turns = as_turns(history)
-        grounding = self.ground(question, turns, id=id, use_llm=use_llm)
+        """The answer to one question. Raises normalize.InputError (a ValueError) for input that cannot be asked:
+        a lone surrogate, an empty or too long question, a malformed or too long history, a bad id."""
+        request = self.check(question, history, id)
+        grounding = self.ground(request.question, request.history, id=request.id, use_llm=use_llm)
         if not self._llm_on(use_llm):
             return grounding.offline
-        return self.llm.run(grounding, turns)
+        return self.llm.run(grounding, request.history)
 
     def stream(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Iterator[StreamEvent]:
-        """Text deltas as they come, then one final `answer` event carrying the whole Answer."""
-        turns = as_turns(history)
-        grounding = self.ground(question, turns, id=id, use_llm=use_llm)
+        """Text deltas as they come, then one final `answer` event carrying the whole Answer. The input is checked
+        when the first event is asked for, before any text is produced."""
+        request = self.check(question, history, id)
+        grounding = self.ground(request.question, request.history, id=request.id, use_llm=use_llm)
         if self._llm_on(use_llm):
-            yield from self.llm.stream(grounding, turns)
+            yield from self.llm.stream(grounding, request.history)
             return
         text = grounding.offline.answer
         for start in range(0, len(text), 24):
@@ -114,11 +127,17 @@ class Assistant:
         return self.config.llm_enabled if use_llm is None else use_llm
 
     def health(self) -> dict:
+        """What is serving now: the index build the process actually uses (it follows index/CURRENT), the
+        documents it holds, and whether vector search works; answers fall back to BM25 when it does not."""
+        serving = self.retriever.index.serving()
+        degraded = serving.get("vector_search") != "ok"
+        index = {"status": "vector search degraded" if degraded else self.index_state.status,
+                 "loaded_as": self.index_state.status, "expected_documents": self.index_state.count,
+                 "embedding_model": self.config.embedding_model, **serving}
         return {
-            "status": "ok",
+            "status": "degraded" if degraded else "ok",
             "version": __version__,
-            "index": {"status": self.index_state.status, "documents": self.index_state.count,
-                      "embedding_model": self.config.embedding_model},
+            "index": index,
             "corpus": {"clauses": len(self.corpus.clauses), "annex_rows": len(self.corpus.annex_rows),
                        "source_sha256": self.corpus.source_sha256},
             "llm": {"enabled": self.config.llm_enabled, "model": self.config.llm_model,

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from .config import Config
 from .embeddings import EmbeddingModelError
-from .index import StaleIndexError
-from .normalize import InputError
+from .index import IndexBuildError, StaleIndexError
+from .normalize import InputError, validate_id, validate_question
 from .parse import ParseError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -125,6 +125,10 @@ def cmd_ask(args, config: Config) -> int:
     if not args.jsonl:
         if args.question is None or not args.question.strip():
             raise UsageError("the question is empty")
+        try:  # the same door check as every other front end, before anything is loaded
+            validate_question(args.question)
+        except InputError as exc:
+            raise UsageError(str(exc)) from exc
     if args.jsonl and str(args.jsonl) != "-" and not args.jsonl.exists():
         raise UsageError(f"no such file: {args.jsonl}")
     assistant = Assistant.load(config)
@@ -141,12 +145,20 @@ def cmd_ask(args, config: Config) -> int:
         else:
             print_answer(answer, sys.stdout)
         return EXIT_OK
-    lines = sys.stdin if str(args.jsonl) == "-" else args.jsonl.open(encoding="utf-8")
+    # Lines are read as bytes and decoded one by one: a line that is not UTF-8 is that line's error, not the batch's.
+    lines = sys.stdin.buffer if str(args.jsonl) == "-" else args.jsonl.open("rb")
     with lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            print(json.dumps(answer_line(assistant, line, number), ensure_ascii=False), flush=True)
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                result = {"id": None, "line": number,
+                          "error": f"line {number} is not valid UTF-8 (byte 0x{raw[exc.start]:02X} at byte {exc.start + 1})"}
+            else:
+                if not line.strip():
+                    continue
+                result = answer_line(assistant, line, number)
+            print(json.dumps(result, ensure_ascii=False), flush=True)
     return EXIT_OK
 
 
@@ -158,26 +170,26 @@ def answer_line(assistant, line: str, number: int) -> dict:
         return {"id": None, "line": number, "error": f"line {number} is not JSON: {exc.msg}"}
     if not isinstance(request, dict):
         return {"id": None, "line": number, "error": f"line {number} is not a JSON object"}
-    rid = request.get("id")
+    try:
+        rid = validate_id(request.get("id"))
+    except InputError as exc:
+        return {"id": None, "line": number, "error": str(exc)}
     try:
         return assistant.ask(request.get("question"), request.get("history"), id=rid).to_dict()
     except InputError as exc:
         return {"id": rid, "line": number, "error": str(exc)}
-    except ValidationError as exc:
-        return {"id": rid, "line": number, "error": f"bad history: {exc.errors()[0]['msg']}"}
+    except Exception as exc:  # noqa: BLE001 — one failing line must not lose the rest of the batch
+        logging.getLogger(__name__).exception("answering line %d failed", number)
+        return {"id": rid, "line": number, "error": f"internal error ({type(exc).__name__}); the batch goes on"}
 
 
 def cmd_parse(args, config: Config) -> int:
-    from .parse import parse_source, render_corpus_files, write_corpus
+    from .parse import parse_source, verify_corpus, write_corpus
 
     corpus = parse_source(config.source_path)
     if args.check:
-        stale = [n for n, t in render_corpus_files(corpus).items()
-                 if not (config.corpus_dir / n).exists() or (config.corpus_dir / n).read_text(encoding="utf-8") != t]
-        if stale:
-            print(f"corpus files differ from a fresh parse: {', '.join(stale)}", file=sys.stderr)
-            return EXIT_FAILURE
-        print("corpus files match the source")
+        verify_corpus(config.corpus_dir, corpus)  # raises CorpusIntegrityError: one line, exit 1
+        print("corpus files match the source and corpus/manifest.json")
         return EXIT_OK
     for path in write_corpus(corpus, config.corpus_dir):
         print(f"wrote {path}")
@@ -188,12 +200,12 @@ def cmd_parse(args, config: Config) -> int:
 
 def cmd_index(args, config: Config) -> int:
     from .embeddings import load_embeddings
-    from .index import ChromaIndex, build_evidence
+    from .index import build_evidence, open_index
     from .parse import load_corpus
 
     corpus = load_corpus(config.corpus_dir)
     units = build_evidence(corpus)
-    index = ChromaIndex(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
+    index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
                         config.chroma_url)
     if args.check:
         problem = index.problem(corpus, units)
@@ -201,7 +213,8 @@ def cmd_index(args, config: Config) -> int:
         return EXIT_FAILURE if problem else EXIT_OK
     state = index.ensure(corpus, units, rebuild=True, force=args.force)
     verb = {"fresh": "is up to date", "built": "built", "rebuilt": "rebuilt"}[state.status]
-    print(f"index at {config.index_dir} {verb}: {state.count} documents, model {config.embedding_model}")
+    print(f"index at {config.index_dir} {verb}: build {state.build}, {state.count} documents, "
+          f"model {config.embedding_model}")
     return EXIT_OK
 
 
@@ -213,6 +226,12 @@ def cmd_eval(args, config: Config) -> int:
 
 def cmd_serve(args, config: Config) -> int:
     from .api import serve
+    from .guards import check_rate_limit
+
+    try:
+        check_rate_limit(config.rate_limit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -254,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         err = exc.errors()[0]
         print(f"assistant: error: bad setting {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
         return EXIT_USAGE
-    except (EmbeddingModelError, StaleIndexError, ParseError, FileNotFoundError) as exc:
+    except (EmbeddingModelError, StaleIndexError, IndexBuildError, ParseError, FileNotFoundError) as exc:
         print(f"assistant: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 

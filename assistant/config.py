@@ -25,6 +25,9 @@ class Config(BaseSettings):
     intent_margin: float = Field(default=0.02, ge=0, le=1)
     rebuild_stale_index: bool = True  # False: a stale index is an error instead of being rebuilt
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000: a Chroma server instead of the folder index_dir
+    # Conversation one question may carry, at every door (a longer history is refused with a clear message).
+    max_history_turns: int = Field(default=50, ge=0, le=1000)
+    max_history_chars: int = Field(default=60_000, ge=0)
 
     # Generation through an OpenAI-compatible endpoint; off unless enabled.
     llm_enabled: bool = False
@@ -43,6 +46,11 @@ class Config(BaseSettings):
     # A SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db) shared by several hosts; unset = the SQLite file.
     feedback_url: str | None = None
     feedback_timeout: float = Field(default=1.0, gt=0)  # a failing feedback database answers 503 within this
+    # Per client (address) on /api/*, and on the chat's and widget's actions; `limits` notation, "" turns it off.
+    rate_limit: str = "300/minute"
+    timeout_keep_alive: int = Field(default=5, ge=1)  # seconds an idle kept-alive connection stays open
+    timeout_request: float = Field(default=10.0, gt=0)  # seconds for a request (head and body) to arrive complete
+    limit_concurrency: int | None = Field(default=1000, ge=1)  # connections at once; more get 503 from uvicorn
 
     @property
     def source_path(self) -> Path:

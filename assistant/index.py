@@ -4,7 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
+import sqlite3
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +22,22 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "notice-2020-80"
 MANIFEST = "manifest.json"
+POINTER = "CURRENT"  # names the build folder under builds/ that is serving; replaced atomically
+BUILDS = "builds"
+KEEP_BUILDS = 3  # the serving build and the two before it; older ones are removed after a switch
 HEADER_LABEL = "文头"
+POINTER_CHECK_SECONDS = 1.0  # how often a running process looks at CURRENT (one stat)
+# Dense search embeds at most this much of a question: embedding grows with length (a 2,000-character paste took
+# 2 s on 2 cores) while a question's meaning sits in its first sentences; BM25 still reads all of it.
+DENSE_QUERY_CHARS = 256
 
 
 class StaleIndexError(RuntimeError):
     """The index is missing, stale or built by another model, and may not be rebuilt."""
+
+
+class IndexBuildError(RuntimeError):
+    """A fresh build failed its own verification; the pointer was not moved."""
 
 
 def annex_row_text(row: AnnexRow) -> str:
@@ -87,44 +103,121 @@ class IndexState:
     status: str  # "fresh", "built", "rebuilt"
     count: int
     manifest: dict
+    build: str = ""  # the build folder serving
 
 
-class ChromaIndex:
-    """The persisted Chroma collection of the corpus, and the manifest that says what built it."""
+class _Build:
+    """One build folder opened: its Chroma client and LangChain store, and the manifest written with it."""
 
-    def __init__(self, index_dir: Path, embeddings: Embeddings, embedding_model: str,
-                 chroma_url: str | None = None) -> None:
-        self.index_dir = Path(index_dir)
-        self.embeddings = embeddings
-        self.embedding_model = embedding_model
-        self.chroma_url = chroma_url
+    def __init__(self, path: Path, embeddings: Embeddings) -> None:
         import chromadb  # here, not at import time: commands that never open the index do not pay for it
         from langchain_chroma import Chroma
 
-        if chroma_url:
-            # A Chroma server (`chroma run`) shared by every replica; the manifest lives in the collection's
-            # metadata there, so replicas agree on what is built without a shared disk.
-            from urllib.parse import urlsplit
+        self.path = path
+        self.id = path.name
+        self.client = chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False))
+        self.store = Chroma(collection_name=COLLECTION, embedding_function=embeddings, client=self.client,
+                            collection_metadata={"hnsw:space": "cosine"})
 
-            url = urlsplit(chroma_url)
-            self._client = chromadb.HttpClient(
-                host=url.hostname or "localhost", port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https", settings=chromadb.Settings(anonymized_telemetry=False))
-        else:
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(
-                path=str(self.index_dir), settings=chromadb.Settings(anonymized_telemetry=False)
-            )
-        self.store = Chroma(
-            collection_name=COLLECTION,
-            embedding_function=embeddings,
-            client=self._client,
-            collection_metadata={"hnsw:space": "cosine"},
-        )
+    @property
+    def manifest(self) -> dict | None:
+        try:
+            return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+
+# Chroma rewrites chroma.sqlite3 and a segment's length.bin when another process opens or counts a build, so
+# their bytes cannot be pinned; the sqlite file gets an integrity check and a read-back of every document instead.
+_VOLATILE = {"chroma.sqlite3", "length.bin", MANIFEST}
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of the vector-segment files Chroma never rewrites (vectors, graph links, header)."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in _VOLATILE
+            and not p.name.startswith("chroma.sqlite3")}
+
+
+def stored_documents_sha256(pairs) -> str:
+    """One digest of (doc id, text) pairs in id order: what the collection must give back."""
+    digest = hashlib.sha256()
+    for doc_id, text in sorted(pairs):
+        digest.update(f"{doc_id}\t{text}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def sqlite_problem(path: Path) -> str | None:
+    """`PRAGMA integrity_check` on chroma.sqlite3, read-only; None when sound."""
+    if not path.exists():
+        return "chroma.sqlite3 is missing"
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            result = db.execute("PRAGMA integrity_check").fetchone()[0]
+    except sqlite3.Error as exc:
+        return f"chroma.sqlite3 is not a sound database ({exc})"
+    return None if result == "ok" else f"chroma.sqlite3 fails its integrity check ({result})"
+
+
+class ChromaIndex:
+    """The persisted Chroma collection of the corpus, built aside and switched to atomically.
+
+    Layout: `index/builds/<build id>/` holds one complete Chroma store and its manifest; `index/CURRENT` names the
+    build that serves. A build is verified (files, sqlite integrity, document count, a probe query) before the
+    pointer moves, so a reader never sees a half-built or failed store. A running process looks at the pointer
+    at most once a second and moves to a new build only after verifying it; otherwise it keeps the old one."""
+
+    def __init__(self, index_dir: Path, embeddings: Embeddings, embedding_model: str,
+                 check_seconds: float = POINTER_CHECK_SECONDS) -> None:
+        self.index_dir = Path(index_dir)
+        self.embeddings = embeddings
+        self.embedding_model = embedding_model
+        self.check_seconds = check_seconds
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._build: _Build | None = None
+        self._expected: dict | None = None  # what the loaded corpus needs; set by ensure()
+        self._probe: tuple[str, str] | None = None  # (text, doc id) a verified build must find first
+        self._pointer_seen: tuple[int, int] | None = None
+        self._next_check = 0.0
+        self._switch_lock = threading.Lock()
+        self.rejected: str | None = None  # why the last build named by CURRENT was not taken
+        self.dense_error: str | None = None  # the last dense-search failure, None after a success
+
+    # -- where things are ----------------------------------------------------------------------------------
+
+    @property
+    def pointer_path(self) -> Path:
+        return self.index_dir / POINTER
 
     @property
     def manifest_path(self) -> Path:
-        return self.index_dir / MANIFEST
+        """The serving build's manifest (the pointer's build when nothing is open yet)."""
+        build = self._build.path if self._build else self._named_build()
+        return (build or self.index_dir) / MANIFEST
+
+    @property
+    def store(self) -> Chroma:
+        if self._build is None:
+            named = self._named_build()
+            if named is None:
+                raise StaleIndexError(f"no index at {self.index_dir}; run `assistant index` to build it")
+            self._build = _Build(named, self.embeddings)
+        return self._build.store
+
+    @property
+    def build_id(self) -> str:
+        return self._build.id if self._build else ""
+
+    def _named_build(self) -> Path | None:
+        try:
+            name = self.pointer_path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not name or "/" in name or name.startswith("."):
+            return None
+        return self.index_dir / BUILDS / name
+
+    # -- what the corpus needs ------------------------------------------------------------------------------
 
     def expected_manifest(self, corpus: Corpus, units: list[Evidence]) -> dict:
         digest = hashlib.sha256()
@@ -133,54 +226,296 @@ class ChromaIndex:
         return {
             "collection": COLLECTION,
             "corpus_sha256": corpus.source_sha256,
+            "corpus_manifest_sha256": corpus.manifest_sha256,
             "documents_sha256": digest.hexdigest(),
+            "stored_documents_sha256": stored_documents_sha256((u.doc_id, u.text) for u in units),
             "embedding_model": self.embedding_model,
             "count": len(units),
         }
 
     def current_manifest(self) -> dict | None:
-        if self.chroma_url:
-            raw = (self.store._collection.metadata or {}).get(MANIFEST)
-            return json.loads(raw) if raw else None
+        named = self._build.path if self._build else self._named_build()
+        if named is None:
+            return None
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            return json.loads((named / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _expect(self, corpus: Corpus, units: list[Evidence]) -> None:
+        self._expected = self.expected_manifest(corpus, units)
+        probe = next((u for u in units if u.source == "annex"), units[0])
+        self._probe = (probe.text, probe.doc_id)
+
+    # -- verification ------------------------------------------------------------------------------------
+
+    def build_problem(self, folder: Path, opened: _Build | None = None) -> str | None:
+        """Why the build in `folder` cannot serve the loaded corpus, or None. Checks, cheapest first: manifest,
+        file hashes, sqlite integrity, document count, a probe query that must find its own row first."""
+        where = f"index build {folder.name}" if folder.name else f"index at {folder}"
+        if not folder.is_dir():
+            return f"{where} is missing"
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"{where} has no readable manifest (a partial build)"
+        expected = self._expected or {}
+        for key in ("embedding_model", "corpus_sha256", "corpus_manifest_sha256", "documents_sha256"):
+            if key in expected and manifest.get(key) != expected[key]:
+                return f"{where} was built with another {key.replace('_', ' ').replace('sha256', '').strip()}"
+        recorded = manifest.get("files") or {}
+        actual = _file_hashes(folder)
+        for name, sha in recorded.items():
+            if name not in actual:
+                return f"{where} lost {name}"
+            if actual[name] != sha:
+                return f"{where}: {name} changed after it was built (corrupt)"
+        broken = sqlite_problem(folder / "chroma.sqlite3")
+        if broken:
+            return f"{where}: {broken}"
+        try:
+            build = opened or _Build(folder, self.embeddings)
+            count = build.store._collection.count()
+            if expected and count != expected["count"]:
+                return f"{where} holds {count} documents, expected {expected['count']}"
+            stored = build.store._collection.get(include=["documents"])
+            if expected and stored_documents_sha256(zip(stored["ids"], stored["documents"])) != expected.get(
+                    "stored_documents_sha256"):
+                return f"{where}: the documents read back differ from the corpus"
+            if self._probe is not None:
+                text, doc_id = self._probe
+                hits = build.store.similarity_search_by_vector(self.embeddings.embed_query(text), k=1)
+                if not hits or hits[0].metadata.get("doc_id") != doc_id:
+                    return f"{where} failed its probe query (did not find {doc_id} first)"
+        except Exception as exc:  # noqa: BLE001 — chromadb raises many kinds; each means "cannot serve"
+            return f"{where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+        return None
+
+    def problem(self, corpus: Corpus, units: list[Evidence]) -> str | None:
+        """Why the index the pointer names cannot be used as it is, or None when it is fresh and sound."""
+        self._expect(corpus, units)
+        named = self._named_build()
+        if named is None:
+            return f"no index at {self.index_dir}"
+        opened = self._build if self._build and self._build.path == named else None
+        return self.build_problem(named, opened)
+
+    # -- building -----------------------------------------------------------------------------------------
+
+    def ensure(self, corpus: Corpus, units: list[Evidence], rebuild: bool = True, force: bool = False) -> IndexState:
+        problem = "rebuild forced" if force else self.problem(corpus, units)
+        self._expect(corpus, units)
+        if problem is None:
+            named = self._named_build()
+            if self._build is None or self._build.path != named:
+                self._build = _Build(named, self.embeddings)
+            self._remember_pointer()
+            return IndexState("fresh", len(units), self.current_manifest() or {}, self._build.id)
+        if not rebuild:
+            raise StaleIndexError(f"{problem}; run `assistant index` to build it")
+        had_index = self._named_build() is not None
+        # One line for the operator: what was wrong, and that a new build is made beside it.
+        log.warning("building the index aside: %s", problem)
+        build = self.build(corpus, units)
+        return IndexState("rebuilt" if had_index else "built", len(units), build.manifest or {}, build.id)
+
+    def build(self, corpus: Corpus, units: list[Evidence]) -> _Build:
+        """A complete new build in its own folder, verified, then the pointer moved to it (atomic rename)."""
+        self._expect(corpus, units)
+        build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        folder = self.index_dir / BUILDS / build_id
+        folder.mkdir(parents=True)
+        try:
+            build = _Build(folder, self.embeddings)
+            docs = [to_document(u) for u in units]
+            build.store.add_documents(docs, ids=[d.id for d in docs])
+            manifest = {**self._expected, "build": build_id, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            # Hashes are taken after the writes; the manifest is written last, so a folder without one is partial.
+            manifest["files"] = _file_hashes(folder)
+            (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            problem = self.build_problem(folder, build)
+            if problem:
+                raise IndexBuildError(f"the new build failed verification: {problem}")
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        tmp = self.index_dir / f".{POINTER}.{build_id}"
+        tmp.write_text(build_id + "\n", encoding="utf-8")
+        os.replace(tmp, self.pointer_path)
+        self._build = build
+        self.rejected = None
+        self._remember_pointer()
+        self._prune()
+        return build
+
+    def _prune(self) -> None:
+        builds = sorted((p for p in (self.index_dir / BUILDS).iterdir() if p.is_dir()), key=lambda p: p.name)
+        keep = {p.name for p in builds[-KEEP_BUILDS:]} | {self.build_id}
+        for old in builds:
+            if old.name not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+    # -- live switch --------------------------------------------------------------------------------------
+
+    def _pointer_stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.pointer_path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
+
+    def _remember_pointer(self) -> None:
+        self._pointer_seen = self._pointer_stat()
+        self._next_check = time.monotonic() + self.check_seconds
+
+    def refresh(self, force: bool = False) -> None:
+        """Move to the build CURRENT names if it changed and verifies; otherwise keep serving the old one.
+
+        Called before each search (one clock read; one stat a second). Only one thread verifies; the others go on
+        with the build they have, so there is no gap."""
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return
+        if not self._switch_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_check = now + self.check_seconds
+            seen = self._pointer_stat()
+            if seen == self._pointer_seen and not force:
+                return
+            self._pointer_seen = seen
+            named = self._named_build()
+            if named is None or (self._build is not None and named == self._build.path):
+                return
+            try:
+                candidate = _Build(named, self.embeddings)
+            except Exception as exc:  # noqa: BLE001
+                candidate, problem = None, f"index build {named.name} cannot be opened ({type(exc).__name__})"
+            else:
+                problem = self.build_problem(named, candidate)
+            if problem:
+                self.rejected = problem
+                log.warning("keeping index build %s: %s", self.build_id or "-", problem)
+                return
+            previous = self._build.id if self._build else "-"
+            self._build, self.rejected = candidate, None
+            log.warning("switched from index build %s to %s", previous, candidate.id)
+        finally:
+            self._switch_lock.release()
+
+    # -- serving ------------------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Dense search: (doc_id, cosine similarity) best first. A failure is remembered for /healthz."""
+        self.refresh()
+        try:
+            vector = self.embeddings.embed_query(query[:DENSE_QUERY_CHARS])
+            hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        except Exception as exc:
+            self.dense_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+            raise
+        self.dense_error = None
+        return [(doc.metadata["doc_id"], 1.0 - float(distance)) for doc, distance in hits]
+
+    def serving(self) -> dict:
+        """What is actually serving, for /healthz: build, documents counted now, and whether vectors work."""
+        self.refresh()
+        info: dict = {"build": self.build_id, "pointer": (self._named_build() or Path("")).name}
+        try:
+            info["documents"] = self.store._collection.count()
+            if self._probe is not None:
+                self.search(self._probe[0], 1)
+            info["vector_search"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            info.setdefault("documents", 0)
+            self.dense_error = self.dense_error or f"{type(exc).__name__}"
+            info["vector_search"] = "degraded"
+            info["vector_error"] = self.dense_error
+        if self.rejected:
+            info["rejected"] = self.rejected
+        return info
+
+
+class RemoteChromaIndex(ChromaIndex):
+    """The corpus collection on a Chroma server (`chroma run`) that every replica shares.
+
+    There is no folder and no pointer: the manifest lives in the collection's metadata, so replicas agree on what
+    is built without a shared disk; a stale collection is rebuilt in place by whoever finds it stale first."""
+
+    def __init__(self, url: str, embeddings: Embeddings, embedding_model: str) -> None:
+        from urllib.parse import urlsplit
+
+        import chromadb
+        from langchain_chroma import Chroma
+
+        self.index_dir = Path(".")
+        self.embeddings = embeddings
+        self.embedding_model = embedding_model
+        self.url = url
+        parts = urlsplit(url)
+        client = chromadb.HttpClient(host=parts.hostname or "localhost",
+                                     port=parts.port or (443 if parts.scheme == "https" else 8000),
+                                     ssl=parts.scheme == "https", settings=chromadb.Settings(anonymized_telemetry=False))
+        self._remote = Chroma(collection_name=COLLECTION, embedding_function=embeddings, client=client,
+                              collection_metadata={"hnsw:space": "cosine"})
+        self._build = None
+        self._expected = None
+        self._probe = None
+        self.rejected = None
+        self.dense_error = None
+
+    @property
+    def store(self):
+        return self._remote
+
+    @property
+    def build_id(self) -> str:
+        return (self.current_manifest() or {}).get("built_at", "")
+
+    def current_manifest(self) -> dict | None:
+        raw = (self._remote._collection.metadata or {}).get(MANIFEST)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
             return None
 
     def problem(self, corpus: Corpus, units: list[Evidence]) -> str | None:
-        """Why the index on disk cannot be used as it is, or None when it is fresh."""
-        current = self.current_manifest()
-        if current is None:
-            return f"no index at {self.index_dir}"
-        expected = self.expected_manifest(corpus, units)
-        for key in ("embedding_model", "corpus_sha256", "documents_sha256"):
-            if current.get(key) != expected[key]:
-                return f"index at {self.index_dir} was built with another {key.replace('_', ' ')}"
-        if self.store._collection.count() != expected["count"]:
-            return f"index at {self.index_dir} holds {self.store._collection.count()} documents, expected {expected['count']}"
+        self._expect(corpus, units)
+        manifest = self.current_manifest()
+        if manifest is None:
+            return f"no index on the Chroma server at {self.url}"
+        for key in ("corpus_sha256", "documents_sha256", "embedding_model", "count"):
+            if manifest.get(key) != self._expected.get(key):
+                return f"the index on {self.url} was built for another {key.replace('_', ' ')}"
+        if self._remote._collection.count() != len(units):
+            return f"the index on {self.url} holds {self._remote._collection.count()} documents, not {len(units)}"
         return None
 
     def ensure(self, corpus: Corpus, units: list[Evidence], rebuild: bool = True, force: bool = False) -> IndexState:
         problem = "rebuild forced" if force else self.problem(corpus, units)
         if problem is None:
-            return IndexState("fresh", len(units), self.current_manifest() or {})
+            return IndexState("fresh", len(units), self.current_manifest() or {}, self.build_id)
         if not rebuild:
             raise StaleIndexError(f"{problem}; run `assistant index` to build it")
-        log.warning("building the index: %s", problem)
         had_index = self.current_manifest() is not None
-        self.store.reset_collection()
+        log.warning("building the index: %s", problem)
+        self._remote.reset_collection()
         docs = [to_document(u) for u in units]
-        self.store.add_documents(docs, ids=[d.id for d in docs])
-        manifest = {**self.expected_manifest(corpus, units), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if self.chroma_url:
-            self.store._collection.modify(metadata={MANIFEST: json.dumps(manifest)})
-        else:
-            self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-                                          encoding="utf-8")
-        return IndexState("rebuilt" if had_index else "built", len(units), manifest)
+        self._remote.add_documents(docs, ids=[d.id for d in docs])
+        manifest = {**self._expected, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        self._remote._collection.modify(metadata={MANIFEST: json.dumps(manifest)})
+        return IndexState("rebuilt" if had_index else "built", len(units), manifest, self.build_id)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Dense search: (doc_id, cosine similarity) best first."""
-        vector = self.embeddings.embed_query(query)
-        hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
-        return [(doc.metadata["doc_id"], 1.0 - float(distance)) for doc, distance in hits]
+    def refresh(self, force: bool = False) -> None:
+        """Nothing to follow: the server's collection is the one index."""
+
+    def _named_build(self) -> Path | None:
+        return None
+
+
+def open_index(index_dir: Path, embeddings: Embeddings, embedding_model: str,
+               chroma_url: str | None = None) -> ChromaIndex:
+    """The index a configuration names: build folders under index_dir, or a Chroma server's collection."""
+    if chroma_url:
+        return RemoteChromaIndex(chroma_url, embeddings, embedding_model)
+    return ChromaIndex(index_dir, embeddings, embedding_model)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import opencc
+
+from .records import Turn
 
 _converter = opencc.OpenCC("t2s")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
@@ -38,11 +41,100 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", simplified).strip()
 
 
+# Text hygiene: the one check every door runs before anything else (CLI argument, --jsonl line, Python API, HTTP,
+# Gradio). Lone surrogates cannot be encoded as UTF-8 and would break every answer that echoes them, so they are
+# refused; control characters carry no meaning in a question and are removed (tab and CR become spaces, LF stays).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+MAX_ID_CHARS = 200
+
+
+@dataclass(frozen=True)
+class HistoryLimits:
+    """How much conversation one question may carry (Config.max_history_turns / max_history_chars)."""
+
+    turns: int = 50
+    chars: int = 60_000
+
+
+def clean_text(text: object, what: str = "question") -> str:
+    """`text` with control characters removed; InputError if it is not text or holds a lone surrogate."""
+    text = refuse_surrogates(text, what)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text.replace("\t", " ").replace("\r", " "))
+    return text
+
+
+def refuse_surrogates(text: object, what: str) -> str:
+    """`text` unchanged if it is a str that UTF-8 can encode; InputError naming the first bad character if not."""
+    if not isinstance(text, str):
+        raise InputError(f"{what} must be a string")
+    bad = _SURROGATE.search(text)
+    if bad:
+        code = ord(bad.group())
+        if 0xDC80 <= code <= 0xDCFF:  # how Python carries undecodable bytes (surrogateescape)
+            raise InputError(f"{what} is not valid UTF-8 (byte 0x{code - 0xDC00:02X} at character {bad.start() + 1})")
+        raise InputError(f"{what} contains a lone surrogate (U+{code:04X}) at character {bad.start() + 1}; "
+                         "send valid Unicode text")
+    return text
+
+
 def validate_question(question: object) -> str:
-    if not isinstance(question, str):
-        raise InputError("question must be a string")
+    """The question as it may be answered: clean text, not empty, not too long. Raises InputError."""
+    question = clean_text(question, "question")
     if not question.strip():
         raise InputError("question is empty")
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"question is longer than {MAX_QUESTION_CHARS} characters")
     return question
+
+
+def validate_id(value: object) -> str | int | None:
+    """The caller's id, echoed back: a string, an integer or null."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if not isinstance(value, str):
+        raise InputError("id must be a string, an integer or null")
+    value = refuse_surrogates(value, "id")  # echoed back as given: only what cannot be encoded is refused
+    if len(value) > MAX_ID_CHARS:
+        raise InputError(f"id is longer than {MAX_ID_CHARS} characters")
+    return value
+
+
+def validate_history(history: object, limits: HistoryLimits = HistoryLimits()) -> list[Turn]:
+    """Earlier turns as typed Turns, capped in turns and characters; InputError names the first bad entry."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes, dict)) or not isinstance(history, (list, tuple)):
+        raise InputError('history must be a list of {"role": "user"|"assistant", "content": "..."} objects')
+    if len(history) > limits.turns:
+        raise InputError(f"history has {len(history)} turns; at most {limits.turns} are accepted "
+                         "(send the most recent turns only)")
+    turns, total = [], 0
+    for i, entry in enumerate(history):
+        if isinstance(entry, Turn):
+            entry = entry.model_dump()
+        if not isinstance(entry, dict):
+            raise InputError(f'history[{i}] must be an object {{"role": "user"|"assistant", "content": "..."}}')
+        if entry.get("role") not in ("user", "assistant"):
+            raise InputError(f"history[{i}].role must be 'user' or 'assistant'")
+        content = clean_text(entry.get("content"), f"history[{i}].content")
+        total += len(content)
+        if total > limits.chars:
+            raise InputError(f"history is longer than {limits.chars} characters; send the most recent turns only")
+        turns.append(Turn(role=entry["role"], content=content))
+    return turns
+
+
+@dataclass(frozen=True)
+class AskInput:
+    question: str
+    history: list[Turn]
+    id: str | int | None
+
+
+def validate_request(question: object, history: object = None, id: object = None,
+                     limits: HistoryLimits = HistoryLimits()) -> AskInput:
+    """The one validation of a question with its history and id, run at every door before anything else."""
+    return AskInput(question=validate_question(question), history=validate_history(history, limits),
+                    id=validate_id(id))

@@ -15,6 +15,11 @@ HEADER_FILE = "header.json"
 CLAUSES_FILE = "clauses.json"
 ANNEX_FILE = "annex.csv"
 ANNEX_COLUMNS = ["position", "item", "qualification", "occupation", "departments", "batch"]
+MANIFEST_FILE = "manifest.json"
+# Every corpus file an answer may rest on, in the order they are checked: the three parsed from the source, then
+# the reviewed tables the linker and answer checks read. Whichever of these exist are hashed into the manifest.
+DERIVED_FILES = (HEADER_FILE, CLAUSES_FILE, ANNEX_FILE)
+CURATED_FILES = ("aliases.csv", "cues.csv", "profile.json")
 
 # Artifacts of the scan that carry no content.
 _SCANNER_MARK = re.compile(r"^\s*扫描全能王\s*创建\s*$")
@@ -25,6 +30,10 @@ _SENTENCE_END = ("。", "：", ":", "）", ")")
 
 class ParseError(ValueError):
     """The source does not have the shape of the notice."""
+
+
+class CorpusIntegrityError(ParseError):
+    """A corpus file differs from the source or from the manifest: one line naming the file (and row)."""
 
 
 class NoticeParser:
@@ -164,7 +173,7 @@ def render_corpus_files(corpus: Corpus) -> dict[str, str]:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(ANNEX_COLUMNS)
     for r in corpus.annex_rows:
-        writer.writerow([r.position, r.item, r.qualification, r.occupation, "、".join(r.departments), r.batch])
+        writer.writerow(_annex_cells(r))
     return {
         HEADER_FILE: json.dumps(header, ensure_ascii=False, indent=2) + "\n",
         CLAUSES_FILE: json.dumps(clauses, ensure_ascii=False, indent=2) + "\n",
@@ -173,28 +182,149 @@ def render_corpus_files(corpus: Corpus) -> dict[str, str]:
 
 
 def write_corpus(corpus: Corpus, directory: Path) -> list[Path]:
+    """The parsed files, then the manifest that ties them and the reviewed tables to the source."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_corpus_files(corpus).items():
         path = directory / name
-        path.write_text(text, encoding="utf-8")
+        _write_atomically(path, text)
         written.append(path)
+    manifest = directory / MANIFEST_FILE
+    _write_atomically(manifest, render_manifest(directory))
+    written.append(manifest)
     return written
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # A reader never sees half a file: write beside it, then rename over it.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def render_manifest(directory: Path) -> str:
+    """corpus/manifest.json: sha256 of the source and of every corpus file present among the declared ones."""
+    files = {name: _sha256(directory / name) for name in DERIVED_FILES + CURATED_FILES if (directory / name).exists()}
+    manifest = {"source": SOURCE_NAME, "source_sha256": _sha256(directory / SOURCE_NAME), "files": files}
+    return json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
 
 
 def parse_source(path: Path) -> Corpus:
     return NoticeParser().run(path.read_text(encoding="utf-8"))
 
 
-def load_corpus(directory: Path) -> Corpus:
-    """Read the parsed corpus files; refuse files that were parsed from another source text."""
+def _shown(path: Path) -> str:
+    """The path as the operator typed it: relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def verify_corpus(directory: Path, parsed: Corpus | None = None) -> str:
+    """Check corpus/ against the source and the manifest; returns the manifest's sha256.
+
+    Raises CorpusIntegrityError with one line naming the first file (and row) that differs. The annex rows,
+    header and clauses are re-derived from the source text and compared field by field, so an edit is named
+    precisely; the manifest hashes then cover the reviewed tables (aliases, cues, profile) and the rest."""
+    fix = "run `assistant parse` to rewrite corpus/ from the source"
     source = directory / SOURCE_NAME
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.exists():
+        raise CorpusIntegrityError(f"{_shown(manifest_path)} is missing; {fix}")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        recorded = dict(manifest["files"])
+        source_sha = manifest["source_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorpusIntegrityError(f"{_shown(manifest_path)} is not a corpus manifest ({exc}); {fix}") from None
+    if _sha256(source) != source_sha:
+        raise CorpusIntegrityError(
+            f"{_shown(source)} differs from the text {_shown(manifest_path)} was made from; {fix}")
+    parsed = parsed or parse_source(source)
+    _compare_annex(directory / ANNEX_FILE, parsed, fix)
+    fresh = render_corpus_files(parsed)
+    for name in (HEADER_FILE, CLAUSES_FILE):
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != fresh[name]:
+            raise CorpusIntegrityError(f"{_shown(path)}: {_first_difference(path, fresh[name])}; {fix}")
+    for name in DERIVED_FILES + CURATED_FILES:
+        path = directory / name
+        if name not in recorded:
+            if path.exists():
+                raise CorpusIntegrityError(f"{_shown(path)} is not in {_shown(manifest_path)}; {fix}")
+            continue
+        if not path.exists():
+            raise CorpusIntegrityError(f"{_shown(path)} is missing (it is in {_shown(manifest_path)}); {fix}")
+        if _sha256(path) != recorded[name]:
+            raise CorpusIntegrityError(
+                f"{_shown(path)} was changed after `assistant parse` (sha256 differs from {_shown(manifest_path)}); "
+                f"review it, then {fix}")
+    return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+
+
+def _compare_annex(path: Path, parsed: Corpus, fix: str) -> None:
+    if not path.exists():
+        raise CorpusIntegrityError(f"{_shown(path)} is missing; {fix}")
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header != ANNEX_COLUMNS:
+            raise CorpusIntegrityError(f"{_shown(path)}: the header is not {','.join(ANNEX_COLUMNS)}; {fix}")
+        on_disk = list(reader)
+    expected = [_annex_cells(r) for r in parsed.annex_rows]
+    for number, (cells, want) in enumerate(zip(on_disk, expected), 1):
+        if cells == want:
+            continue
+        for column, got, truth in zip(ANNEX_COLUMNS, cells + [""] * len(want), want):
+            if got != truth:
+                raise CorpusIntegrityError(
+                    f"{_shown(path)} row {number} ({want[3]}): {column} {got!r} differs from the source ({truth!r}); "
+                    f"{fix}")
+        raise CorpusIntegrityError(f"{_shown(path)} row {number} ({want[3]}): extra cells; {fix}")
+    if len(on_disk) != len(expected):
+        raise CorpusIntegrityError(
+            f"{_shown(path)} has {len(on_disk)} rows, the source has {len(expected)}; {fix}")
+
+
+def _first_difference(path: Path, expected: str) -> str:
+    if not path.exists():
+        return "missing"
+    got = path.read_text(encoding="utf-8").splitlines()
+    for number, (a, b) in enumerate(zip(got, expected.splitlines()), 1):
+        if a != b:
+            return f"line {number} {a.strip()[:60]!r} differs from the source ({b.strip()[:60]!r})"
+    return "its length differs from a fresh parse of the source"
+
+
+def _annex_cells(r: AnnexRow) -> list[str]:
+    return [str(r.position), str(r.item), r.qualification, r.occupation, "、".join(r.departments), r.batch]
+
+
+def load_corpus(directory: Path) -> Corpus:
+    """Read the parsed corpus files after checking them against the source and the manifest.
+
+    A file that differs is an error (CorpusIntegrityError), never silently re-parsed: an answer must not rest on
+    a file that nobody can tie to the notice."""
+    directory = Path(directory)
+    try:
+        return _load_verified(directory)
+    except (UnicodeDecodeError, csv.Error, KeyError, TypeError) as exc:
+        # Bytes that are not UTF-8, or a file that lost its shape: still one line, never a traceback.
+        raise CorpusIntegrityError(f"{_shown(directory)}: a corpus file cannot be read ({exc}); "
+                                   "run `assistant parse` to rewrite corpus/ from the source") from None
+
+
+def _load_verified(directory: Path) -> Corpus:
+    source = directory / SOURCE_NAME
+    parsed = parse_source(source)
+    manifest_sha = verify_corpus(directory, parsed)
     header = json.loads((directory / HEADER_FILE).read_text(encoding="utf-8"))
-    sha = hashlib.sha256(source.read_bytes()).hexdigest()
-    if header.pop("source_sha256") != sha:
-        raise ParseError(
-            f"{directory / HEADER_FILE} was parsed from another source text; run `assistant parse` again"
-        )
+    sha = header.pop("source_sha256")
     header.pop("source")
     clauses = json.loads((directory / CLAUSES_FILE).read_text(encoding="utf-8"))
     with (directory / ANNEX_FILE).open(encoding="utf-8", newline="") as fh:
@@ -214,4 +344,5 @@ def load_corpus(directory: Path) -> Corpus:
         clauses=tuple(Clause(number=c["clause"], text=c["text"]) for c in clauses),
         annex_rows=tuple(rows),
         source_sha256=sha,
+        manifest_sha256=manifest_sha,
     )

@@ -102,6 +102,7 @@ class Corpus(BaseModel):
     clauses: tuple[Clause, ...]
     annex_rows: tuple[AnnexRow, ...]
     source_sha256: str
+    manifest_sha256: str = ""  # sha256 of corpus/manifest.json when loaded from corpus/; the index records it
 
     def clause(self, number: int) -> Clause:
         return self.clauses[number]

@@ -129,7 +129,7 @@ def test_parallel_requests_all_get_their_own_answer(client):
      "history[0].role: must be 'user' or 'assistant'"),
     ({"question": "电工呢", "history": [{"role": "user"}]}, 422, "history[0].content: is required"),
     ({"question": "电工呢", "history": ["电工证"]}, 422, "history[0]: must be an object"),
-    ({"question": "电工呢", "history": [{"role": "user", "content": "x"}] * 51}, 422, "more than 50 turns"),
+    ({"question": "电工呢", "history": [{"role": "user", "content": "x"}] * 51}, 422, "history has 51 turns; at most 50"),
     ({"question": "电工呢", "id": {"x": 1}}, 422, "id: must be a string, an integer or null"),
 ])
 @pytest.mark.parametrize("path", ["/api/ask", "/api/ask/stream"])

@@ -60,7 +60,42 @@ def test_jsonl_answers_in_order_and_reports_bad_lines(run, assistant, tmp_path):
     assert "error" in out[1] and out[1]["line"] == 2
     assert "人力资源和社会保障部" in out[2]["answer"]
     assert out[3]["error"] == "question is empty"
-    assert "history" in out[4]["error"]
+    assert out[4]["error"] == "history[0].role must be 'user' or 'assistant'"
+
+
+def test_bad_bytes_and_bad_fields_in_jsonl_are_errors_of_their_line_and_the_batch_goes_on(run, assistant, tmp_path):
+    good = json.dumps({"id": "ok", "question": "美容师是第几批？"}, ensure_ascii=False).encode()
+    lines = [
+        b'{"id": "s", "question": "\\ud800\xe7\x94\xb5\xe5\xb7\xa5"}',  # JSON escape of a lone surrogate + 电工
+        b'{"id": "u", "question": "\xff\xfe\xe7\x94\xb5"}',  # bytes that are not UTF-8
+        b'{"id": [1], "question": "\xe7\x94\xb5\xe5\xb7\xa5"}',
+        b'{"id": "h", "question": "x", "history": [{"role": "user", "content": "\\udfff"}]}',
+        b'{"id": "n", "question": "x", "history": ' + json.dumps([{"role": "user", "content": "x"}] * 51).encode() + b"}",
+        b'{"id": "c", "question": "\xe7\x94\xb5\xe5\xb7\xa5\\u0000\\u0007\xe6\x98\xaf\xe7\xac\xac\xe5\x87\xa0\xe6\x89\xb9"}',
+        good,
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = run("ask", "--jsonl", str(path))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == len(lines)
+    assert out[0] == {"id": "s", "line": 1,
+                      "error": "question contains a lone surrogate (U+D800) at character 1; send valid Unicode text"}
+    assert out[1] == {"id": None, "line": 2, "error": "line 2 is not valid UTF-8 (byte 0xFF at byte 26)"}
+    assert out[2] == {"id": None, "line": 3, "error": "id must be a string, an integer or null"}
+    assert out[3]["error"].startswith("history[0].content contains a lone surrogate (U+DFFF)")
+    assert out[4]["error"].startswith("history has 51 turns; at most 50 are accepted")
+    assert out[5]["question"] == "电工是第几批" and "第二批" in out[5]["answer"]  # control characters removed
+    assert out[6]["id"] == "ok" and "第一批" in out[6]["answer"]
+
+
+def test_question_argument_that_is_not_utf8_is_a_usage_error(assistant, index_dir):
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir)}
+    result = subprocess.run([sys.executable, "-m", "assistant.cli", "ask", "--json", b"\xff\xe7\x94\xb5"],
+                            capture_output=True, env=env, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode() == "assistant: error: question is not valid UTF-8 (byte 0xFF at character 1)\n"
 
 
 def test_missing_jsonl_file_is_usage_error(run):

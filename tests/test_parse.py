@@ -1,4 +1,5 @@
 """The parsed corpus agrees with the notice's own numbers and keeps the source's own errors visible."""
+import hashlib
 from collections import Counter
 
 import pytest
@@ -88,3 +89,97 @@ def test_text_without_an_annex_is_a_parse_error():
 def test_row_counts_by_item_are_stable(corpus):
     counts = Counter(r.item for r in corpus.annex_rows)
     assert counts[1] == 5 and counts[72] == 5 and counts[76] == 3
+
+
+# ---- integrity: corpus/manifest.json ties every corpus file to the source --------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from assistant.parse import (  # noqa: E402
+    CURATED_FILES, DERIVED_FILES, MANIFEST_FILE, CorpusIntegrityError, load_corpus, verify_corpus,
+)
+
+
+@pytest.fixture()
+def corpus_copy(tmp_path):
+    """A copy of corpus/ to damage; the real one is never touched."""
+    copy = tmp_path / "corpus"
+    shutil.copytree(REPO_ROOT / "corpus", copy)
+    return copy
+
+
+def _edit_electrician_batch(directory):
+    path = directory / "annex.csv"
+    data = path.read_bytes()
+    line = "2,1,机械设备修理人员,电工,应急管理部、人力资源和社会保障部,2\n".encode()
+    assert data.count(line) == 1
+    path.write_bytes(data.replace(line, line[:-2] + b"1\n"))  # one byte: batch 2 → 1
+
+
+def test_manifest_hashes_the_source_and_every_corpus_file_present():
+    manifest = json.loads((REPO_ROOT / "corpus" / MANIFEST_FILE).read_text(encoding="utf-8"))
+    assert manifest["source_sha256"] == hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    present = [n for n in DERIVED_FILES + CURATED_FILES if (REPO_ROOT / "corpus" / n).exists()]
+    assert list(manifest["files"]) == present and {"annex.csv", "aliases.csv", "cues.csv"} <= set(present)
+    for name, sha in manifest["files"].items():
+        assert hashlib.sha256((REPO_ROOT / "corpus" / name).read_bytes()).hexdigest() == sha, name
+
+
+def test_one_byte_edit_of_the_annex_is_named_by_file_and_row(corpus_copy):
+    _edit_electrician_batch(corpus_copy)
+    with pytest.raises(CorpusIntegrityError) as err:
+        load_corpus(corpus_copy)
+    message = str(err.value)
+    assert "annex.csv row 2 (电工): batch '1' differs from the source ('2')" in message
+    assert "\n" not in message and "assistant parse" in message
+
+
+def test_an_edited_table_or_a_missing_manifest_is_refused(corpus_copy):
+    verify_corpus(corpus_copy)  # the untouched copy passes
+    with (corpus_copy / "aliases.csv").open("a", encoding="utf-8") as fh:
+        fh.write("电工证,电工\n")
+    with pytest.raises(CorpusIntegrityError, match=r"aliases\.csv was changed after `assistant parse`"):
+        load_corpus(corpus_copy)
+    (corpus_copy / MANIFEST_FILE).unlink()
+    with pytest.raises(CorpusIntegrityError, match=r"manifest\.json is missing"):
+        load_corpus(corpus_copy)
+
+
+def test_edited_header_and_bytes_that_are_not_utf8_are_one_line_errors(corpus_copy):
+    header = corpus_copy / "header.json"
+    header.write_text(header.read_text(encoding="utf-8").replace("2020年7月21日", "2020年7月12日"), encoding="utf-8")
+    with pytest.raises(CorpusIntegrityError, match=r"header\.json: line \d+ .*2020年7月12日"):
+        load_corpus(corpus_copy)
+    shutil.copy(REPO_ROOT / "corpus" / "header.json", header)
+    (corpus_copy / "cues.csv").write_bytes((corpus_copy / "cues.csv").read_bytes() + b"\xff\xfe\n")
+    with pytest.raises(CorpusIntegrityError, match=r"cues\.csv"):
+        load_corpus(corpus_copy)
+
+
+def test_parse_writes_a_manifest_that_then_verifies(corpus_copy):
+    (corpus_copy / MANIFEST_FILE).unlink()
+    (corpus_copy / "annex.csv").unlink()
+    from assistant.parse import write_corpus
+
+    write_corpus(parse_source(corpus_copy / "notice-2020-80.txt"), corpus_copy)
+    assert load_corpus(corpus_copy).manifest_sha256 == hashlib.sha256(
+        (corpus_copy / MANIFEST_FILE).read_bytes()).hexdigest()
+
+
+def test_cli_and_server_refuse_a_damaged_corpus_with_one_line(corpus_copy, tmp_path):
+    _edit_electrician_batch(corpus_copy)
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus_copy), "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
+           "ASSISTANT_PORT": "9"}  # serve must fail before it binds any port
+    for args in (["parse", "--check"], ["ask", "电工是第几批？"], ["index"], ["serve"]):
+        result = subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,
+                                env=env, cwd=tmp_path, timeout=300)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            "assistant: error: corpus/annex.csv row 2 (电工): batch '1' differs from the source ('2'); "
+            "run `assistant parse` to rewrite corpus/ from the source"], args
+        assert "第一批" not in result.stdout
+    assert not (tmp_path / "index").exists() or not any((tmp_path / "index").rglob("chroma.sqlite3"))
