@@ -10,7 +10,6 @@ from .config import Config
 from .embeddings import load_embeddings
 from .index import IndexState, build_evidence, open_index
 from .link import EntityLinker
-from .normalize import validate_question
 from .intents import EXEMPLARS_FILE, IntentClassifier
 from .normalize import AskInput, HistoryLimits, validate_request
 from .parse import load_corpus
