@@ -261,6 +261,8 @@ def check_language(s: Sentence, ctx: SentenceContext) -> Problem | None:
 
 
 _PUNCT = re.compile(r"[\s\W_]+")
+# Characters that turn a question into a statement without adding anything to it (是/的/了 …, 吗 dropped).
+_FUNCTION_CHARS = set("是的了吗呢吧啊呀也都还就会能可以要需得着过在有和与及或这那它其该此您你我们请问")
 _QUESTION_END = re.compile(r"[？?]\s*$")
 
 
@@ -272,15 +274,15 @@ def check_not_a_repeat(s: Sentence, ctx: SentenceContext) -> Problem | None:
     said, asked = _PUNCT.sub("", plain), _PUNCT.sub("", ctx.question)
     if not said or not asked:
         return None
-    new = [ch for ch in said if ch not in asked]
-    if len(new) <= max(1, len(said) // 8):
+    new = [ch for ch in said if ch not in asked and ch not in _FUNCTION_CHARS]
+    if not new:
         return Problem(CheckFailure.REPEATS_QUESTION, plain[:30])
     return None
 
 
 _RULE = re.compile(
     r"作废|失效|无效|有效|吊销|注销|撤销|重新考试|重考|重新(参加|鉴定|认定|申请|办理)|补考|换证|换发|补发|"
-    r"退费|退回|退还|费用|收费|免费|罚款|处罚|不能|不得|不可|不再|不予|无需|不需|不用|禁止|严禁|必须|应当|需要|须|"
+    r"退费|退回|退还|费用|收费|免费|报名费|交费|缴费|考试费|罚款|处罚|不能|不得|不可|不再|不予|无需|不需|不用|禁止|严禁|必须|应当|需要|须|"
     r"可以|可作为|继续|仍然|照常|停止|暂停|取消|认可|承认|发证|颁发|发放"
 )
 # Words the notice never uses for what happens to a certificate, exam or fee: asserting one is inventing a rule.
@@ -289,10 +291,10 @@ _INVENTED_RULE = re.compile(r"作废|失效|无效|吊销|注销|撤销|重新�
 _FACT_WORD = re.compile(r"退出|批|实施部门|部门|期限|准入|目录|证书|鉴定|考试|发放|有效|费用")
 
 
-def _is_fact_sentence(s: Sentence, ctx: SentenceContext) -> bool:
-    plain = s.plain
+def states_a_fact(plain: str, facts: FactBook) -> bool:
+    """The sentence says something a source must back: a number, date, batch, item, department, occupation or rule."""
     return bool(numbers_in(plain) or dates_in(plain) or batches_in(plain) or _ITEM_REF.search(plain)
-                or ctx.facts.departments_in(plain) or any(n for _, _, n in ctx.facts.names_in(plain))
+                or facts.departments_in(plain) or any(n for _, _, n in facts.names_in(plain))
                 or _RULE.search(plain) or _FACT_WORD.search(plain))
 
 
@@ -300,7 +302,7 @@ def check_cited(s: Sentence, ctx: SentenceContext) -> Problem | None:
     """A sentence stating a fact cites a source it rests on."""
     if ctx.cited or is_decline(s.plain):
         return None
-    if _is_fact_sentence(s, ctx):
+    if states_a_fact(s.plain, ctx.facts):
         return Problem(CheckFailure.UNCITED_FACT, s.plain[:30])
     return None
 
@@ -341,6 +343,8 @@ def check_departments(s: Sentence, ctx: SentenceContext) -> Problem | None:
         return None
     for m in facts.department_re.finditer(plain):
         dept = facts.department_of[m.group(0)]
+        if m.group(0) in ctx.support.text:  # spelled as the source spells it (人力资源社会保障部职业能力建设司)
+            continue
         if dept not in ctx.support.departments and not _NEGATED_BEFORE.search(plain[:m.start()]):
             return Problem(CheckFailure.UNSUPPORTED_DEPARTMENT, dept)
     return None
@@ -413,7 +417,9 @@ def check_known_occupations(s: Sentence, ctx: SentenceContext) -> Problem | None
 # claim (the notice's name, connectives) and the names of occupations (checked on their own).
 _STOP = {"通知", "附件", "根据", "规定", "按照", "依据", "相关", "有关", "这个", "这些", "那么", "以及", "或者", "如果", "已经",
          "我们", "你们", "他们", "可以", "需要", "进行", "问题", "情况", "方面", "内容", "具体", "其中", "对于", "关于",
-         "目前", "之后", "以后", "之前", "以前", "说明", "表示", "指出", "明确", "要求"}
+         "目前", "之后", "以后", "之前", "以前", "说明", "表示", "指出", "明确", "要求",
+         # the notice's own subject, in nearly every sentence: sharing them says nothing about a rule
+         "退出", "目录", "职业", "资格", "职业资格", "证书", "通知", "技能", "人员", "水平", "评价", "技能人员"}
 RULE_OVERLAP_THRESHOLD = 0.5  # calibrated on the real model's outputs (docs/llm.md)
 
 
@@ -506,13 +512,34 @@ def check_not_declining(s: Sentence, ctx: SentenceContext) -> Problem | None:
     return None
 
 
+_WITHDRAWN = re.compile(r"退出")
+_NOT_WITHDRAWN_BEFORE = re.compile(r"(不|不会|不再|没有|未|无需|并不|而不是|不是)[^，。；]{0,2}$")
+
+
+def check_withdrawal(s: Sentence, ctx: SentenceContext) -> Problem | None:
+    """Occupations to become 准入类 are not withdrawn: a sentence saying one of them 退出 is contradicted by the annex.
+    The occupations are those the sentence names, or else those of the annex items it cites."""
+    plain = s.plain
+    named = [n for _, _, n in ctx.facts.names_in(plain) if n]
+    if named:
+        rows = [r for n in named for r in ctx.facts.by_name.get(n, [])]
+    else:
+        rows = [r for item in ctx.support.items for r in ctx.facts.by_item.get(item, [])]
+    if not rows or not all(r.is_licensed for r in rows):
+        return None
+    for m in _WITHDRAWN.finditer(plain):
+        if not _NOT_WITHDRAWN_BEFORE.search(plain[:m.start()]):
+            return Problem(CheckFailure.CONTRADICTS_ANNEX, f"{'、'.join(dict.fromkeys(r.occupation for r in rows))} 不退出目录")
+    return None
+
+
 SentenceCheck = Callable[[Sentence, SentenceContext], "Problem | None"]
 
 # Order matters only for which reason is reported first.
 SENTENCE_CHECKS: tuple[SentenceCheck, ...] = (
     check_language, check_not_a_repeat, check_not_declining, check_cited, check_dates, check_batches, check_items,
     check_numbers, check_departments, check_organisations, check_occupations, check_known_occupations,
-    check_rule_supported, check_negation,
+    check_withdrawal, check_rule_supported, check_negation,
 )
 
 

@@ -31,7 +31,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
-    content_words, dates_in, is_decline, squeeze,
+    content_words, dates_in, is_decline, squeeze, states_a_fact,
 )
 from .config import Config
 from .link import ALIASES_FILE
@@ -578,6 +578,14 @@ class AnswerChecker:
         cleaned, citations, dropped = self.citations(_markers_before_stop(raw.strip()))
         if dropped:
             log.info("removed citations of unretrieved sources: %s", ", ".join(dict.fromkeys(dropped)))
+        if not citations and not dropped and self.grounding.offline.answered and not self.strong \
+                and not is_decline(cleaned) and states_a_fact(squeeze(_MARKER.sub("", cleaned)), self.facts):
+            # A small model often drops the markers of the reference answer it rephrases: such a sentence is held
+            # to the reference answer's sources, and cites them when it passes.
+            citations = [self.sources[c.label].citation() for c in self.grounding.offline.citations
+                         if c.label in self.sources]
+            if citations:
+                cleaned = _with_markers(cleaned, [c.label for c in citations])
         labels = tuple(c.label for c in citations)
         sentence = Sentence(cleaned, labels)
         g = self.grounding
@@ -592,6 +600,42 @@ class AnswerChecker:
             if contradicted:
                 problem = Problem(CheckFailure.CONTRADICTS_ANNEX, contradicted[0])
         return sentence, citations, problem
+
+    def admit(self, raw: str, v: Verdicts) -> Iterator[StreamEvent]:
+        """Token events for one generated sentence: none when it fails a check or has no fact of its own yet."""
+        if not raw.strip():
+            if "\n" in raw and v.shown:
+                v.separator = "\n"
+            return
+        ends_line = raw.endswith("\n")
+        sentence, citations, problem = self.judge(raw)
+        if not sentence.plain:
+            return  # markers alone
+        if problem is not None:
+            v.problems.append(problem)
+            log.info("dropped a generated sentence: %s", problem)
+            return
+        if not sentence.labels and not is_decline(sentence.plain):
+            v.held.append(sentence.text)
+            return
+        if is_decline(sentence.plain) and not sentence.labels:
+            v.declines += 1
+        else:
+            v.answers += 1
+        for c in citations:
+            v.citations.setdefault(c.label, c)
+        text = v.separator + "".join(v.held) + sentence.text
+        v.held, v.separator = [], "\n" if ends_line else ""
+        v.shown.append(text)
+        yield StreamEvent(kind="token", text=text)
+
+    def verify(self, text: str) -> Verdicts:
+        """A whole generated text through the sentence gate, as the stream would show it (for tests and tools)."""
+        v = Verdicts()
+        gate = SentenceGate()
+        for raw in gate.feed(strip_think(text)) + gate.flush():
+            list(self.admit(raw, v))
+        return v
 
     # -- facts ---------------------------------------------------------------------------------------
 
@@ -708,6 +752,11 @@ def _markers_before_stop(sentence: str) -> str:
     """…退出目录。[附件第1项] → …退出目录[附件第1项]。 (markers a model put after the full stop)."""
     m = _TRAILING_MARKERS.match(sentence)
     return f"{m.group(1)}{m.group(3).strip()}{m.group(2)}" if m else sentence
+
+
+def _with_markers(sentence: str, labels: list[str]) -> str:
+    m = re.match(r"^(.*?)([。！？!?]?)(\s*)$", sentence, re.S)
+    return f"{m.group(1)}{''.join(f'[{lab}]' for lab in labels)}{m.group(2)}{m.group(3)}"
 
 
 class SentenceGate:
@@ -882,17 +931,20 @@ class LLMAnswerer:
         think = _ThinkFilter()
         gate = SentenceGate()
         failure: FallbackReason | None = None
+        raw_parts: list[str] = []
         try:
             upstream = self.upstream(self.messages(grounding, turns), self.config.llm_max_answer_tokens)
             total = self.timeout * STREAM_TOTAL_FACTOR
             for piece in bounded(upstream, gap=self.timeout, total=total):
+                raw_parts.append(piece)
                 for raw in gate.feed(think.feed(piece)):
-                    yield from self._judged(checker, raw, verdicts)
+                    yield from checker.admit(raw, verdicts)
             for raw in gate.feed(think.flush()) + gate.flush():
-                yield from self._judged(checker, raw, verdicts)
+                yield from checker.admit(raw, verdicts)
         except Exception as exc:  # noqa: BLE001 — every failure becomes the offline answer
             failure = failure_reason(exc)
             _log_failure(failure, exc)
+        log.debug("raw generated text: %s", "".join(raw_parts))
         if verdicts.answers or verdicts.declines:
             # What was shown stands, even when the stream broke off later: the user never sees it replaced.
             if failure is not None:
@@ -909,34 +961,6 @@ class LLMAnswerer:
         if verdicts.problems:
             log.info("generated answer not used (%s): %s", reason.value, "; ".join(map(str, verdicts.problems[:3])))
         yield from self._fallback_events(grounding, reason)
-
-    def _judged(self, checker: AnswerChecker, raw: str, v: Verdicts) -> Iterator[StreamEvent]:
-        """Token events for one generated sentence: none when it fails a check or has no fact of its own yet."""
-        if not raw.strip():
-            if "\n" in raw and v.shown:
-                v.separator = "\n"
-            return
-        ends_line = raw.endswith("\n")
-        sentence, citations, problem = checker.judge(raw)
-        if not sentence.plain:
-            return  # markers alone
-        if problem is not None:
-            v.problems.append(problem)
-            log.info("dropped a generated sentence: %s", problem)
-            return
-        if not sentence.labels and not is_decline(sentence.plain):
-            v.held.append(sentence.text)
-            return
-        if is_decline(sentence.plain) and not sentence.labels:
-            v.declines += 1
-        else:
-            v.answers += 1
-        for c in citations:
-            v.citations.setdefault(c.label, c)
-        text = v.separator + "".join(v.held) + sentence.text
-        v.held, v.separator = [], "\n" if ends_line else ""
-        v.shown.append(text)
-        yield StreamEvent(kind="token", text=text)
 
     def _fallback_events(self, grounding: Grounding, reason: FallbackReason) -> Iterator[StreamEvent]:
         final = fallback(grounding, reason)
