@@ -35,6 +35,7 @@ class FallbackReason(str, Enum):
     DECLINED = "llm_declined"  # the model declined what the notice answers
     NO_CITATIONS = "llm_no_citations"  # nothing cited for a factual answer
     REJECTED = "llm_rejected"  # every sentence failed a check (the first failure is logged and in the notice)
+    INCOMPLETE = "llm_incomplete"  # the checked sentences leave out the batch, deadline or department of the answer
     OUTSIDE_NOTICE = "llm_outside_notice"  # declined offline and no strong clause evidence: not asked at all
 
     def __str__(self) -> str:
@@ -170,8 +171,13 @@ def batches_in(text: str, skip_negated: bool = False) -> set[str]:
     return found
 
 
+_ENUMERATOR = re.compile(r"^\s*[（(]?\d{1,2}[.、．)）]\s*")
+
+
 def numbers_in(text: str) -> set[str]:
-    """Digit runs, without those of dates (checked as dates) and of batch words and item numbers (their own checks)."""
+    """Digit runs, without those of dates (checked as dates) and of batch words and item numbers (their own checks)
+    and a list item's own number (1. / 2、)."""
+    text = _ENUMERATOR.sub("", text)
     rest = _ITEM_REF.sub(" ", _BATCH_WORD.sub(" ", _DATE.sub(lambda m: f" {m.group(1) or ''} ", text)))
     return {str(int(d)) for d in _DIGITS.findall(rest)}
 

@@ -31,7 +31,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
-    content_words, dates_in, is_decline, squeeze, states_a_fact,
+    batches_in, content_words, dates_in, is_decline, squeeze, states_a_fact,
 )
 from .config import Config
 from .link import ALIASES_FILE
@@ -90,6 +90,7 @@ _NOTICES = {
     FallbackReason.DECLINED: "生成模型未能作答，",
     FallbackReason.NO_CITATIONS: "生成的回答没有标明出处，",
     FallbackReason.REJECTED: "生成的回答未通过与原文的逐句核对，",
+    FallbackReason.INCOMPLETE: "生成的回答缺少原文中的关键事实，",
     FallbackReason.OUTSIDE_NOTICE: "问题不在通知范围内，未调用生成模型，",
     FallbackReason.ERROR: "生成模型出错，",
 }
@@ -517,6 +518,11 @@ def strong_clause_evidence(grounding: Grounding) -> bool:
 
 # ---- checking a generated answer ---------------------------------------------------------------------
 
+def _lead_sentence(text: str) -> str:
+    m = re.match(r"[^。！？\n]*[。！？]?", text)
+    return m.group(0) if m else text
+
+
 class AnswerChecker:
     """Reads generated sentences: their [label] markers in the sources' spelling, what those sources support,
     and whether the sentence may be shown (`judge`)."""
@@ -527,6 +533,14 @@ class AnswerChecker:
         self.sources = sources_of(grounding)
         self.clause_texts = clause_texts or {}
         self.strong = False  # set by the answerer: the model may answer what the offline answerer declined
+        # What the offline answer's lead sentence states (batches, deadlines, departments): nothing is shown until
+        # the generated sentences have said it too, so a true but incomplete answer never replaces a complete one.
+        self.required = self.facts_of(_lead_sentence(grounding.offline.answer)) if grounding.offline.answered else set()
+
+    def facts_of(self, text: str) -> set[tuple[str, object]]:
+        flat = squeeze(_MARKER.sub("", text))
+        return ({("batch", b) for b in batches_in(flat, skip_negated=True)} | {("date", d) for d in dates_in(flat)}
+                | {("department", d) for d in self.facts.departments_in(flat)})
 
     # -- citations ---------------------------------------------------------------------------------
 
@@ -569,6 +583,13 @@ class AnswerChecker:
             else:
                 whole = self.clause_texts.get(label, "")
                 out.add_text(f"{src.quote}\n{whole}", self.facts, clause=src.clause is not None)
+        labels = set(labels)
+        if out.items:  # counts of what is cited: "有5项", "共12个职业"
+            out.numbers |= {str(len(out.items)), str(len(out.occupations))}
+        offline = self.grounding.offline
+        if labels and labels <= {c.label for c in offline.citations}:
+            # Counts the offline answer derived from these same sources (第二批12个 …) may be repeated.
+            out.numbers |= {str(int(d)) for d in re.findall(r"\d+", squeeze(offline.answer))}
         return out
 
     # -- one sentence ---------------------------------------------------------------------------------
@@ -624,10 +645,14 @@ class AnswerChecker:
             v.answers += 1
         for c in citations:
             v.citations.setdefault(c.label, c)
-        text = v.separator + "".join(v.held) + sentence.text
+        v.pending.append(v.separator + "".join(v.held) + sentence.text)
         v.held, v.separator = [], "\n" if ends_line else ""
-        v.shown.append(text)
-        yield StreamEvent(kind="token", text=text)
+        v.covered |= self.facts_of(sentence.plain)
+        if self.required <= v.covered:  # the answer so far says what the reference answer's lead sentence says
+            text = "".join(v.pending)
+            v.pending = []
+            v.shown.append(text)
+            yield StreamEvent(kind="token", text=text)
 
     def verify(self, text: str) -> Verdicts:
         """A whole generated text through the sentence gate, as the stream would show it (for tests and tools)."""
@@ -808,6 +833,8 @@ class Verdicts:
     shown: list[str] = field(default_factory=list)
     citations: "OrderedDict[str, Citation]" = field(default_factory=OrderedDict)
     held: list[str] = field(default_factory=list)  # sentences without facts, shown with the next cited one
+    pending: list[str] = field(default_factory=list)  # checked sentences waiting until the lead facts are said
+    covered: set = field(default_factory=set)  # facts of the reference answer's lead sentence said so far
     problems: list[Problem] = field(default_factory=list)
     answers: int = 0  # cited sentences shown
     declines: int = 0  # "the notice does not cover this" sentences shown
@@ -819,6 +846,8 @@ class Verdicts:
     def reason(self) -> FallbackReason:
         """Why nothing was shown."""
         failures = {p.failure for p in self.problems}
+        if self.pending:
+            return FallbackReason.INCOMPLETE
         if not failures:
             return FallbackReason.NO_CITATIONS if self.held else FallbackReason.EMPTY
         if failures == {CheckFailure.DECLINES_ANSWERABLE}:
@@ -945,7 +974,7 @@ class LLMAnswerer:
             failure = failure_reason(exc)
             _log_failure(failure, exc)
         log.debug("raw generated text: %s", "".join(raw_parts))
-        if verdicts.answers or verdicts.declines:
+        if verdicts.shown:
             # What was shown stands, even when the stream broke off later: the user never sees it replaced.
             if failure is not None:
                 log.info("generation stopped early (%s); keeping the %d checked sentences shown",

@@ -79,8 +79,8 @@ def streamed_text(events) -> str:
     return "".join(e.text for e in events if e.kind == "token")
 
 
-GOOD = ("电工列在附件第1项「机械设备修理人员」，实施部门为应急管理部、人力资源和社会保障部[附件第1项]。"
-        "它属于第二批，拟于2020年12月31日前退出目录[第二条]。")
+GOOD = ("电工由应急管理部、人力资源和社会保障部组织实施，属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
+        "它列在附件第1项「机械设备修理人员」[附件第1项]。")
 ELECTRICIAN = "电工证什么时候退出目录？"
 
 
@@ -104,7 +104,7 @@ def test_good_answer_is_generated_cited_and_verified(llm, llm_assistant):
 
 def test_prompt_carries_rules_sources_facts_history_and_the_key_as_bearer(llm, llm_assistant):
     llm.script(Reply.text("美容师是哪个部门负责？"),  # the follow-up rewritten before retrieval
-               Reply.text("美容师属于第一批，拟于2020年9月30日前退出目录[附件第57项][第二条]。"))
+               Reply.text("美容师由人力资源和社会保障部组织实施，属于第一批，拟于2020年9月30日前退出目录[附件第57项][第二条]。"))
     history = [Turn(role="user", content="美容师是第几批？"), Turn(role="assistant", content="美容师属于第一批。")]
     a = llm_assistant.ask("那它是哪个部门负责？", history)
     assert a.mode == "llm", a.fallback_reason
@@ -152,6 +152,16 @@ def test_good_answer_streams_tokens_then_exactly_one_answer(llm, llm_assistant):
     assert a.mode == "llm" and a.answer == GOOD and [c.label for c in a.citations] == ["附件第1项", "第二条"]
     [request] = llm.chat_requests()
     assert request.body["stream"] is True
+
+
+def test_a_true_but_incomplete_answer_is_not_shown(llm, llm_assistant):
+    """The reference answer gives batch, deadline and departments; a generated answer that leaves one out is
+    held back and the offline answer given instead (accuracy never drops below the offline answerer's)."""
+    llm.script(Reply.text("电工列在附件第1项「机械设备修理人员」[附件第1项]。"))
+    events = events_of(llm_assistant.stream(ELECTRICIAN))
+    a = final(events)
+    assert a.mode == "offline" and a.fallback_reason == "llm_incomplete" and "第二批" in a.answer
+    assert events[0].kind == "notice" and streamed_text(events) == a.answer
 
 
 def test_think_block_of_a_reasoning_model_is_not_shown(llm, llm_assistant):
@@ -231,18 +241,19 @@ def test_only_invented_citations_give_the_offline_answer(llm, llm_assistant):
 
 
 def test_invented_citations_are_removed_and_the_rest_kept(llm, llm_assistant):
-    llm.script(Reply.text("电工属于第二批[附件第1项][附件第99项]，拟于2020年12月31日前退出目录[第二条、第九条]。"))
+    llm.script(Reply.text("电工由应急管理部、人社部组织实施，属于第二批[附件第1项][附件第99项]，"
+                          "拟于2020年12月31日前退出目录[第二条、第九条]。"))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "llm", a.fallback_reason
-    assert a.answer == "电工属于第二批[附件第1项]，拟于2020年12月31日前退出目录[第二条]。"
+    assert a.answer == "电工由应急管理部、人社部组织实施，属于第二批[附件第1项]，拟于2020年12月31日前退出目录[第二条]。"
     assert [c.label for c in a.citations] == ["附件第1项", "第二条"]
 
 
 def test_an_uncited_sentence_is_held_to_the_reference_answers_sources(llm, llm_assistant):
-    llm.script(Reply.text("电工属于第二批，拟于2020年12月31日前退出目录。"))
+    llm.script(Reply.text("电工由应急管理部、人社部组织实施，属于第二批，拟于2020年12月31日前退出目录。"))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "llm" and a.answered, a.fallback_reason
-    assert a.answer == "电工属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
+    assert a.answer == "电工由应急管理部、人社部组织实施，属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
     llm.script(Reply.text("电工属于第一批，拟于2020年9月30日前退出目录。"))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "offline" and a.fallback_reason == "llm_rejected"
