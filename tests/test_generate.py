@@ -467,3 +467,81 @@ def test_assistant_stream_with_use_llm_reaches_the_endpoint(llm, index_dir, llm_
     llm.script(Reply.text(GOOD))
     events = events_of(off.stream(ELECTRICIAN, use_llm=True))
     assert final(events).mode == "llm" and len(llm.chat_requests()) == 1
+
+
+# ---- the HTTP stream and the CLI ---------------------------------------------------------------------------------
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            field, _, value = line.partition(":")
+            if field == "event":
+                name = value.strip()
+            elif field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+        if data:
+            events.append((name, json.loads("\n".join(data))))
+    return events
+
+
+@pytest.fixture(scope="module")
+def served_with_llm(fake, llm_assistant, tmp_path_factory):
+    from assistant.api import create_app
+    from servers import running
+
+    config = llm_assistant.config.model_copy(update={"feedback_db": tmp_path_factory.mktemp("llm-api") / "fb.sqlite3"})
+    with running(create_app(dataclasses.replace(llm_assistant, config=config), mount_ui=False)) as base:
+        yield base
+
+
+def test_sse_stream_never_carries_a_rejected_sentence(llm, served_with_llm):
+    import httpx
+
+    lies = ["退出后电工证作废，需重新考试[第四条]。", "电工属于第45批[附件第1项]。", "拟于2020年11月30日前退出目录[附件第1项]。"]
+    first, second = GOOD.split("。", 1)
+    llm.script(Reply.text(lies[0] + first + "。" + lies[1] + second + lies[2], chunk=3))
+    with httpx.stream("POST", served_with_llm + "/api/ask/stream", json={"question": ELECTRICIAN}, timeout=30) as r:
+        assert r.status_code == 200
+        events = sse_events(r.read().decode("utf-8"))
+    tokens = [data["text"] for name, data in events if name == "token"]
+    assert tokens and all(lie.split("[")[0] not in t for t in tokens for lie in lies)
+    assert all(w not in "".join(tokens) for w in ("作废", "第45批", "11月30日"))
+    name, answer = events[-1]
+    assert name == "answer" and answer["mode"] == "llm" and answer["answer"] == "".join(tokens) == GOOD
+    # with every sentence rejected: a notice, then the offline answer, and still no rejected text
+    llm.script(Reply.text("".join(lies), chunk=3))
+    with httpx.stream("POST", served_with_llm + "/api/ask/stream", json={"question": ELECTRICIAN}, timeout=30) as r:
+        events = sse_events(r.read().decode("utf-8"))
+    names = [n for n, _ in events]
+    assert names[0] == "notice" and names[-1] == "answer"
+    tokens = "".join(d["text"] for n, d in events if n == "token")
+    assert tokens == events[-1][1]["answer"] and events[-1][1]["fallback_reason"] == "llm_rejected"
+    assert all(w not in tokens for w in ("作废", "第45批", "11月30日"))
+
+
+def test_cli_prints_a_generated_answer_once(llm, llm_assistant):
+    import io
+
+    from assistant.cli import stream_answer
+
+    llm.script(Reply.text(GOOD, chunk=3))
+    out = io.StringIO()
+    stream_answer(llm_assistant, ELECTRICIAN, out)
+    printed = out.getvalue()
+    assert printed.count(GOOD) == 1 and printed.split("依据")[0].count("组织实施") == 1, printed
+
+
+def test_cli_prints_the_offline_answer_once_after_a_rejected_one(llm, llm_assistant, capsys):
+    import io
+
+    from assistant.cli import stream_answer
+
+    llm.script(Reply.text(WRONG_BATCH, chunk=3))
+    out = io.StringIO()
+    stream_answer(llm_assistant, ELECTRICIAN, out)
+    printed = out.getvalue()
+    offline = llm_assistant.ground(ELECTRICIAN).offline
+    assert "第一批" not in printed and printed.count(offline.answer) == 1, printed
+    assert "核对" in capsys.readouterr().err  # the notice, on stderr
