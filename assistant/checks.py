@@ -473,7 +473,9 @@ def check_rule_supported(s: Sentence, ctx: SentenceContext) -> Problem | None:
 
 
 _NEGATORS = ("不再", "不能", "不得", "不可", "不会", "不予", "无需", "不需", "不用", "没有", "不", "未", "无", "非", "停止")
-_POLAR = re.compile(r"有效|继续|退回|退还|退出|发放|颁发|认定|认可|开展|做好|保证|支持|完成|取得|作为|使用|收取|鉴定|考试")
+# Rule words whose negation reverses a rule. 退出 is not among them: whether an occupation is withdrawn is the
+# annex's (check_withdrawal), and "不退出目录" is true of the 准入类 rows that clause 二 says are withdrawn otherwise.
+_POLAR = re.compile(r"有效|继续|退回|退还|发放|颁发|认定|认可|取得|收取|鉴定|考试")
 
 
 def _polarities(text: str, word: str) -> set[bool]:

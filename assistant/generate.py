@@ -518,6 +518,20 @@ def strong_clause_evidence(grounding: Grounding) -> bool:
 
 # ---- checking a generated answer ---------------------------------------------------------------------
 
+_ASKS = {
+    "batch": re.compile(r"批"),
+    "date": re.compile(r"时候|何时|哪天|哪一天|日期|期限|时间|几月|截止|多久|什么时间"),
+    "department": re.compile(r"部门|单位|谁管|归谁|归哪|哪个部|谁负责|负责|实施|主管|牵头"),
+}
+
+
+def required_facts(lead: set[tuple[str, object]], question: str) -> set[tuple[str, object]]:
+    """The reference answer's lead facts of the kinds the question asks about (第几批 → the batch, 什么时候 → the
+    deadline, 哪个部门 → the departments); batch and deadline when it names none of them."""
+    kinds = {kind for kind, rx in _ASKS.items() if rx.search(question)} or {"batch", "date"}
+    return {fact for fact in lead if fact[0] in kinds}
+
+
 def _lead_sentence(text: str) -> str:
     m = re.match(r"[^。！？\n]*[。！？]?", text)
     return m.group(0) if m else text
@@ -535,7 +549,8 @@ class AnswerChecker:
         self.strong = False  # set by the answerer: the model may answer what the offline answerer declined
         # What the offline answer's lead sentence states (batches, deadlines, departments): nothing is shown until
         # the generated sentences have said it too, so a true but incomplete answer never replaces a complete one.
-        self.required = self.facts_of(_lead_sentence(grounding.offline.answer)) if grounding.offline.answered else set()
+        self.required = required_facts(self.facts_of(_lead_sentence(grounding.offline.answer)), grounding.question) \
+            if grounding.offline.answered else set()
 
     def facts_of(self, text: str) -> set[tuple[str, object]]:
         flat = squeeze(_MARKER.sub("", text))
