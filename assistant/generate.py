@@ -526,9 +526,11 @@ _ASKS = {
 
 
 def required_facts(lead: set[tuple[str, object]], question: str) -> set[tuple[str, object]]:
-    """The reference answer's lead facts of the kinds the question asks about (第几批 → the batch, 什么时候 → the
-    deadline, 哪个部门 → the departments); batch and deadline when it names none of them."""
-    kinds = {kind for kind, rx in _ASKS.items() if rx.search(question)} or {"batch", "date"}
+    """The reference answer's lead facts of the kinds the question asks about: 第几批 / 什么时候 → the batch and its
+    deadline (one goes with the other), 哪个部门 → the departments; batch and deadline when it names none of them."""
+    kinds = {kind for kind, rx in _ASKS.items() if rx.search(question)}
+    if not kinds or kinds & {"batch", "date"}:
+        kinds |= {"batch", "date"}
     return {fact for fact in lead if fact[0] in kinds}
 
 
