@@ -174,12 +174,23 @@ def batches_in(text: str, skip_negated: bool = False) -> set[str]:
 _ENUMERATOR = re.compile(r"^\s*[（(]?\d{1,2}[.、．)）]\s*")
 
 
+def _bare(text: str) -> str:
+    text = _ENUMERATOR.sub("", text)
+    return _ITEM_REF.sub(" ", _BATCH_WORD.sub(" ", _DATE.sub(lambda m: f" {m.group(1) or ''} ", text)))
+
+
 def numbers_in(text: str) -> set[str]:
     """Digit runs, without those of dates (checked as dates) and of batch words and item numbers (their own checks)
     and a list item's own number (1. / 2、)."""
-    text = _ENUMERATOR.sub("", text)
-    rest = _ITEM_REF.sub(" ", _BATCH_WORD.sub(" ", _DATE.sub(lambda m: f" {m.group(1) or ''} ", text)))
-    return {str(int(d)) for d in _DIGITS.findall(rest)}
+    return {str(int(d)) for d in _DIGITS.findall(_bare(text))}
+
+
+_COUNTED = re.compile(r"(\d+)(项|个|条|家|类|人|年)")
+
+
+def counts_in(text: str) -> set[tuple[str, str]]:
+    """Numbers with what they count: 14项 and 29个 are different facts (clause 二: 14 项职业资格, 涉及 29 个职业)."""
+    return {(str(int(n)), unit) for n, unit in _COUNTED.findall(_bare(text))}
 
 
 # ---- what a sentence's cited sources support -----------------------------------------------------------------
@@ -190,6 +201,7 @@ class Support:
 
     text: str = ""  # the quotes, scan spacing removed
     numbers: set[str] = field(default_factory=set)
+    counts: set[tuple[str, str]] = field(default_factory=set)  # (number, unit) as the sources count
     dates: set[tuple[int, int]] = field(default_factory=set)
     batches: set[str] = field(default_factory=set)
     items: set[int] = field(default_factory=set)
@@ -203,6 +215,7 @@ class Support:
         if clause:
             self.clause_text += flat + "\n"
         self.numbers |= {str(int(d)) for d in _DIGITS.findall(flat)}
+        self.counts |= counts_in(flat)
         self.dates |= dates_in(flat)
         self.batches |= batches_in(flat)
         self.departments |= facts.departments_in(flat)
@@ -314,8 +327,12 @@ def check_cited(s: Sentence, ctx: SentenceContext) -> Problem | None:
 
 
 def check_numbers(s: Sentence, ctx: SentenceContext) -> Problem | None:
+    """Every number is in the cited sources, and a number that counts something counts the same thing there."""
     missing = sorted(numbers_in(s.plain) - ctx.support.numbers)
-    return Problem(CheckFailure.UNSUPPORTED_NUMBER, "、".join(missing)) if missing else None
+    if missing:
+        return Problem(CheckFailure.UNSUPPORTED_NUMBER, "、".join(missing))
+    miscounted = sorted(f"{n}{unit}" for n, unit in counts_in(s.plain) - ctx.support.counts)
+    return Problem(CheckFailure.UNSUPPORTED_NUMBER, "、".join(miscounted)) if miscounted else None
 
 
 def check_dates(s: Sentence, ctx: SentenceContext) -> Problem | None:

@@ -31,7 +31,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
-    batches_in, content_words, dates_in, is_decline, squeeze, states_a_fact,
+    batches_in, content_words, counts_in, dates_in, is_decline, squeeze, states_a_fact,
 )
 from .config import Config
 from .link import ALIASES_FILE
@@ -603,10 +603,13 @@ class AnswerChecker:
         labels = set(labels)
         if out.items:  # counts of what is cited: "有5项", "共12个职业"
             out.numbers |= {str(len(out.items)), str(len(out.occupations))}
+            out.counts |= {(str(len(out.items)), "项"), (str(len(out.occupations)), "个")}
         offline = self.grounding.offline
         if labels and labels <= {c.label for c in offline.citations}:
             # Counts the offline answer derived from these same sources (第二批12个 …) may be repeated.
-            out.numbers |= {str(int(d)) for d in re.findall(r"\d+", squeeze(offline.answer))}
+            flat = squeeze(offline.answer)
+            out.numbers |= {str(int(d)) for d in re.findall(r"\d+", flat)}
+            out.counts |= counts_in(flat)
         return out
 
     # -- one sentence ---------------------------------------------------------------------------------

@@ -109,6 +109,13 @@ def test_each_check_stops_its_lie_and_passes_the_truth(corpus, facts, check, occ
     assert run_check(check, checker, passed) is None
 
 
+def test_a_number_counts_what_its_source_counts(corpus, facts):
+    checker = checker_for(corpus, facts, [], (2,))
+    assert run_check(check_numbers, checker, "第一批涉及14项职业资格、29个职业[第二条]。") is None
+    problem = run_check(check_numbers, checker, "第一批涉及14个职业[第二条]。")
+    assert problem is not None and problem.detail == "14个"
+
+
 def test_reasons_are_enums_serialised_as_their_value():
     assert CheckFailure.UNSUPPORTED_DATE == "unsupported_date" and str(CheckFailure.UNSUPPORTED_DATE) == "unsupported_date"
 
@@ -132,6 +139,8 @@ LIES = [
     ("报名费不能退[第三条]。", CheckFailure.UNSUPPORTED_RULE),
     ("消防员证会在第二批退出[第二条]。", CheckFailure.UNSUPPORTED_OCCUPATION),
     ("2021年还有第三批职业资格退出目录[第二条]。", CheckFailure.UNSUPPORTED_BATCH),
+    ("第一批涉及14个职业[第二条]。", CheckFailure.UNSUPPORTED_NUMBER),  # recorded: 14 项, 29 个职业
+    ("截止日期是2020年8月31日[第二条]。", CheckFailure.UNSUPPORTED_DATE),  # recorded
 ]
 
 
