@@ -419,18 +419,32 @@ _GENERIC_PEOPLE = re.compile(r"^(人员|技能人员|工作人员|从业人员|�
 _ENDS_LIKE_A_CLAUSE = re.compile(r"(退出|属于|列在|包括|包含|涉及|负责|组织|实施|认定|评价|证书|资格|目录|批)")
 
 
+_JOB_END = re.compile(r"(员|师|工)(?![作程业种匠资厂具艺会期伤龄号序位人商贸农科学院校])")
+_LEADING_VERB = re.compile(r"^.*(属于|包括|包含|涉及|还有|就是|即|是|为|有|如|像|叫|称|指|在|对|把|被|由|从|向|给|让)")
+
+
+def job_words(text: str) -> list[str]:
+    """Words that end like a job name (…员/…师/…工), each the run of Chinese characters before that ending,
+    cut after a verb or preposition (属于、是、包括 …): 起重机装卸货操作工属于第二批 → 起重机装卸货操作工."""
+    words = []
+    for run in _OCC_SPLIT.split(text):
+        for m in _JOB_END.finditer(run):
+            word = _LEADING_VERB.sub("", run[:m.end()])
+            if 2 <= len(word) <= 12 and all(_CJK.match(c) for c in word):
+                words.append(word)
+    return words
+
+
 def check_known_occupations(s: Sentence, ctx: SentenceContext) -> Problem | None:
     """A job name (…员/…师/…工) that is neither an annex occupation (or alias) nor in the question nor in the
     cited sources is an invented occupation."""
     facts = ctx.facts
     plain = facts.name_re.sub("、", s.plain) if facts.name_re else s.plain  # annex names are check_occupations'
     asked = squeeze(ctx.question)
-    for word in _OCC_SPLIT.split(plain):
-        if not (2 <= len(word) <= 10) or not _OCC_END.search(word) or not all(_CJK.match(c) for c in word):
-            continue
+    for word in job_words(plain):
         if _GENERIC_PEOPLE.match(word) or _ENDS_LIKE_A_CLAUSE.search(word[:-1]):
             continue
-        if word in facts.occupation_forms or word in asked or word in ctx.support.text:
+        if word in facts.occupation_forms or word in asked or word in ctx.support.text or word in facts.notice_text:
             continue
         return Problem(CheckFailure.UNKNOWN_OCCUPATION, word)
     return None
