@@ -12,6 +12,7 @@ import logging
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -545,3 +546,26 @@ def test_cli_prints_the_offline_answer_once_after_a_rejected_one(llm, llm_assist
     offline = llm_assistant.ground(ELECTRICIAN).offline
     assert "第一批" not in printed and printed.count(offline.answer) == 1, printed
     assert "核对" in capsys.readouterr().err  # the notice, on stderr
+
+
+# ---- the real model's recorded outputs ------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "real_llm_outputs.jsonl"
+RECORDED = [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("record", RECORDED, ids=[f"{r['id']}-{r['label']}" for r in RECORDED])
+def test_recorded_outputs_of_the_real_model(llm, llm_assistant, record):
+    """Raw outputs of Qwen2.5-Coder-0.5B (benchmarks/llm_eval.py), replayed: what a person judged false, partial or
+    a non-answer is never shown; the true ones are shown as generated answers."""
+    llm.chooser = lambda request: (Reply.text(record["question"]) if "独立、完整的问题" in request.messages[0]["content"]
+                                   else Reply.text(record["raw"], chunk=4))
+    events = events_of(llm_assistant.stream(record["question"], record["history"]))
+    shown = streamed_text(events)
+    a = final(events)
+    for text in record["never_shown"]:
+        assert text not in shown and text not in a.answer, (record["note"], shown)
+    if record["label"] == "true":
+        assert a.mode == "llm" and a.answered and a.citations, (a.fallback_reason, record["note"])
+    else:
+        assert a.mode == "offline" and a.fallback_reason in ("llm_rejected", "llm_incomplete", "llm_no_citations")
