@@ -551,8 +551,13 @@ class AnswerChecker:
         self.strong = False  # set by the answerer: the model may answer what the offline answerer declined
         # What the offline answer's lead sentence states (batches, deadlines, departments): nothing is shown until
         # the generated sentences have said it too, so a true but incomplete answer never replaces a complete one.
-        self.required = required_facts(self.facts_of(_lead_sentence(grounding.offline.answer)), grounding.question) \
-            if grounding.offline.answered else set()
+        self.required: set[tuple[str, object]] = set()
+        if grounding.offline.answered:
+            lead = _lead_sentence(marked_reference(grounding.offline, facts))
+            self.required = required_facts(self.facts_of(lead), grounding.question)
+            # A clause the lead sentence rests on (第六条 for "why is it not withdrawn") must be cited too; 第二条
+            # only gives the deadlines, which the batch and date facts already stand for.
+            self.required |= {("label", lab) for lab in re.findall(r"\[(第[一三四五六]条|开头)\]", lead)}
 
     def facts_of(self, text: str) -> set[tuple[str, object]]:
         flat = squeeze(_MARKER.sub("", text))
@@ -667,7 +672,7 @@ class AnswerChecker:
             v.citations.setdefault(c.label, c)
         v.pending.append(v.separator + "".join(v.held) + sentence.text)
         v.held, v.separator = [], "\n" if ends_line else ""
-        v.covered |= self.facts_of(sentence.plain)
+        v.covered |= self.facts_of(sentence.plain) | {("label", lab) for lab in sentence.labels}
         if self.required <= v.covered:  # the answer so far says what the reference answer's lead sentence says
             text = "".join(v.pending)
             v.pending = []
