@@ -525,6 +525,9 @@ _ASKS = {
 }
 
 
+_ASKS_WHY = re.compile(r"为什么|为何|原因|理由|怎么回事|凭什么")
+
+
 def required_facts(lead: set[tuple[str, object]], question: str) -> set[tuple[str, object]]:
     """The reference answer's lead facts of the kinds the question asks about: 第几批 / 什么时候 → the batch and its
     deadline (one goes with the other), 哪个部门 → the departments; batch and deadline when it names none of them."""
@@ -558,6 +561,9 @@ class AnswerChecker:
             # A clause the lead sentence rests on (第六条 for "why is it not withdrawn") must be cited too; 第二条
             # only gives the deadlines, which the batch and date facts already stand for.
             self.required |= {("label", lab) for lab in re.findall(r"\[(第[一三四五六]条|开头)\]", lead)}
+            if _ASKS_WHY.search(grounding.question):  # the reason is in the clauses the reference answer cites
+                self.required |= {("label", c.label) for c in grounding.offline.citations
+                                  if c.source == "notice" and c.clause is not None}
 
     def facts_of(self, text: str) -> set[tuple[str, object]]:
         flat = squeeze(_MARKER.sub("", text))
