@@ -253,6 +253,7 @@ class SentenceContext:
 class Sentence:
     text: str  # as it will be shown: markers in [label] form
     labels: tuple[str, ...]  # known sources it cites
+    inferred: bool = False  # the model wrote no marker: the labels are the reference answer's sources
 
     @property
     def plain(self) -> str:

@@ -31,7 +31,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
-    batches_in, content_words, counts_in, dates_in, is_decline, squeeze, states_a_fact,
+    batches_in, content_words, counts_in, dates_in, rule_overlap, is_decline, squeeze, states_a_fact,
 )
 from .config import Config
 from .link import ALIASES_FILE
@@ -49,7 +49,8 @@ MAX_TURN_CHARS = 600
 STREAM_TOTAL_FACTOR = 4  # a stream may run this many timeouts in all, as long as it never stalls for one
 PROMPT_MARGIN_TOKENS = 96  # chat-template tokens and estimation error
 MAX_LISTED_ROWS = 24  # a long list of occupations is summarised beyond this many rows
-STRONG_EVIDENCE_OVERLAP = 0.75  # share of the question's content words found in one clause sentence (docs/llm.md)
+STRONG_EVIDENCE_OVERLAP = 0.75
+CLAUSE_COVER_OVERLAP = 0.6  # share of an unmarked sentence's content words found in a clause for it to cover it  # share of the question's content words found in one clause sentence (docs/llm.md)
 
 # ---- prompts ---------------------------------------------------------------------------------------
 
@@ -560,10 +561,34 @@ class AnswerChecker:
             self.required = required_facts(self.facts_of(lead), grounding.question)
             # A clause the lead sentence rests on (第六条 for "why is it not withdrawn") must be cited too; 第二条
             # only gives the deadlines, which the batch and date facts already stand for.
-            self.required |= {("label", lab) for lab in re.findall(r"\[(第[一三四五六]条|开头)\]", lead)}
+            self.required |= {("label", lab) for lab in re.findall(r"\[(第[一三四五六]条|开头|附件第\d+项)\]", lead)}
             if _ASKS_WHY.search(grounding.question):  # the reason is in the clauses the reference answer cites
                 self.required |= {("label", c.label) for c in grounding.offline.citations
                                   if c.source == "notice" and c.clause is not None}
+
+    def covered_labels(self, sentence: Sentence) -> set[str]:
+        """Sources a sentence covers: those it cites; for a sentence without markers, only the annex items whose
+        number, qualification or occupations it names (a clause's reason is covered only by citing it)."""
+        if not sentence.inferred:
+            return set(sentence.labels)
+        plain = sentence.plain
+        covered = set()
+        for label in sentence.labels:
+            src = self.sources.get(label)
+            if src is None:
+                continue
+            if src.source == "notice" and src.clause is not None:
+                # a clause is covered by a sentence that mostly says what the clause says
+                if rule_overlap(plain, squeeze(self.clause_texts.get(label, src.quote))) >= CLAUSE_COVER_OVERLAP:
+                    covered.add(label)
+                continue
+            if src.source != "annex" or src.item is None:
+                continue
+            rows = self.facts.by_item.get(src.item, [])
+            names = {squeeze(r.occupation) for r in rows} | {squeeze(r.qualification) for r in rows}
+            if f"第{src.item}项" in plain or any(n and n in plain for n in names):
+                covered.add(label)
+        return covered
 
     def facts_of(self, text: str) -> set[tuple[str, object]]:
         flat = squeeze(_MARKER.sub("", text))
@@ -630,6 +655,7 @@ class AnswerChecker:
         cleaned, citations, dropped = self.citations(_markers_before_stop(raw.strip()))
         if dropped:
             log.info("removed citations of unretrieved sources: %s", ", ".join(dict.fromkeys(dropped)))
+        inferred = False
         if not citations and not dropped and self.grounding.offline.answered and not self.strong \
                 and not is_decline(cleaned) and states_a_fact(squeeze(_MARKER.sub("", cleaned)), self.facts):
             # A small model often drops the markers of the reference answer it rephrases: such a sentence is held
@@ -638,8 +664,9 @@ class AnswerChecker:
                          if c.label in self.sources]
             if citations:
                 cleaned = _with_markers(cleaned, [c.label for c in citations])
+                inferred = True
         labels = tuple(c.label for c in citations)
-        sentence = Sentence(cleaned, labels)
+        sentence = Sentence(cleaned, labels, inferred)
         g = self.grounding
         ctx = SentenceContext(
             question=g.question + "\n" + g.standalone_question, support=self.support(labels), facts=self.facts,
@@ -678,7 +705,7 @@ class AnswerChecker:
             v.citations.setdefault(c.label, c)
         v.pending.append(v.separator + "".join(v.held) + sentence.text)
         v.held, v.separator = [], "\n" if ends_line else ""
-        v.covered |= self.facts_of(sentence.plain) | {("label", lab) for lab in sentence.labels}
+        v.covered |= self.facts_of(sentence.plain) | {("label", lab) for lab in self.covered_labels(sentence)}
         if self.required <= v.covered:  # the answer so far says what the reference answer's lead sentence says
             text = "".join(v.pending)
             v.pending = []
@@ -980,6 +1007,16 @@ class LLMAnswerer:
     def stream(self, grounding: Grounding, turns: Iterable[Turn] = ()) -> Iterator[StreamEvent]:
         """`token` events, each a whole sentence that passed the checks, then one `answer` event. When nothing
         passes, a `notice` event (one line) comes first and the answer is the offline one, streamed as tokens."""
+
+        def generated() -> Iterator[str]:
+            upstream = self.upstream(self.messages(grounding, turns), self.config.llm_max_answer_tokens)
+            yield from bounded(upstream, gap=self.timeout, total=self.timeout * STREAM_TOTAL_FACTOR)
+
+        yield from self.checked(grounding, generated())
+
+    def checked(self, grounding: Grounding, pieces: Iterator[str]) -> Iterator[StreamEvent]:
+        """The events for a model's output arriving as `pieces` (from the endpoint, or a recorded output replayed
+        by benchmarks/llm_eval.py --replay)."""
         offline = grounding.offline
         strong = not offline.answered and strong_clause_evidence(grounding)
         if not offline.answered and not strong:  # outside the notice: the offline decline stands
@@ -993,9 +1030,7 @@ class LLMAnswerer:
         failure: FallbackReason | None = None
         raw_parts: list[str] = []
         try:
-            upstream = self.upstream(self.messages(grounding, turns), self.config.llm_max_answer_tokens)
-            total = self.timeout * STREAM_TOTAL_FACTOR
-            for piece in bounded(upstream, gap=self.timeout, total=total):
+            for piece in pieces:
                 raw_parts.append(piece)
                 for raw in gate.feed(think.feed(piece)):
                     yield from checker.admit(raw, verdicts)
@@ -1004,6 +1039,10 @@ class LLMAnswerer:
         except Exception as exc:  # noqa: BLE001 — every failure becomes the offline answer
             failure = failure_reason(exc)
             _log_failure(failure, exc)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:  # the caller left early: closes the upstream request too
+                close()
         log.debug("raw generated text: %s", "".join(raw_parts))
         if verdicts.shown:
             # What was shown stands, even when the stream broke off later: the user never sees it replaced.

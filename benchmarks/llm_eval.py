@@ -55,6 +55,7 @@ def wrong_facts(case: EvalCase, shown: str, answered: bool, offline_text: str, n
                 checker) -> list[str]:
     """Facts in the shown text that are wrong for this case (see the module docstring)."""
     text = MARKER.sub("", shown)
+    text = re.sub(r"(^|\n)\s*\d{1,2}[.、．)）]\s*", r"\1", text)  # a list's own numbering is not a fact
     flat = squeeze(text)
     wrong = [f"forbidden:{s}" for s in case.must_not_contain if s in text]
     if not case.answerable and answered:
@@ -83,8 +84,12 @@ def pick(cases: list[EvalCase], limit: int | None) -> list[EvalCase]:
     return [cases[int(i * step)] for i in range(limit)]
 
 
-def run_set(assistant: Assistant, path: Path, limit: int | None, out) -> dict:
+def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: dict | None = None) -> dict:
+    """Every picked case through the LLM path; with `recorded` ({(set, id): raw output}), the recorded outputs
+    are replayed through the current checks instead of asking the endpoint (times are then not measured)."""
     cases = pick(load_cases(path), limit)
+    if recorded is not None:
+        cases = [c for c in load_cases(path) if (path.name, c.id) in recorded]
     notice_text = assistant.llm._facts.notice_text if assistant.llm._facts else ""
     capture = Capture()
     gen_log = logging.getLogger("assistant.generate")
@@ -102,7 +107,13 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out) -> dict:
             first = None
             shown = ""
             final = None
-            for event in assistant.stream(case.question, history, use_llm=True):
+            if recorded is not None:
+                grounding = assistant.ground(case.question, history, use_llm=False)
+                raw = recorded[(path.name, case.id)]
+                events = assistant.llm.checked(grounding, iter([raw] if raw else []))
+            else:
+                events = assistant.stream(case.question, history, use_llm=True)
+            for event in events:
                 if event.kind == "token":
                     if first is None:
                         first = time.monotonic() - start
@@ -122,6 +133,8 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out) -> dict:
                    "correct": ok, "offline_correct": off_ok, "missing": missing, "wrong_facts": wrong,
                    "first_shown_s": None if first is None else round(first, 2), "total_s": round(total, 2),
                    "shown": shown, "raw": capture.raw[-1] if capture.raw else None, "dropped": list(capture.dropped)}
+            if recorded is not None:
+                row["first_shown_s"] = row["total_s"] = None
             rows.append(row)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
@@ -137,7 +150,7 @@ def summarise(name: str, rows: list[dict]) -> dict:
     llm = [r for r in rows if r["mode"] == "llm"]
     off_ok = [r for r in rows if r["offline_correct"]]
     firsts = sorted(r["first_shown_s"] for r in llm if r["first_shown_s"] is not None)
-    totals = sorted(r["total_s"] for r in rows)
+    totals = sorted(r["total_s"] for r in rows if r["total_s"] is not None)
     dropped = Counter(d.split(":", 1)[0] for r in rows for d in r["dropped"])
     return {
         "set": name, "questions": n,
@@ -151,7 +164,7 @@ def summarise(name: str, rows: list[dict]) -> dict:
         "first_shown_s_median": statistics.median(firsts) if firsts else None,
         "first_shown_s_p90": firsts[int(0.9 * (len(firsts) - 1))] if firsts else None,
         "total_s_median": statistics.median(totals) if totals else None,
-        "total_s_sum": round(sum(totals), 1),
+        "total_s_sum": round(sum(totals), 1) if totals else None,
     }
 
 
@@ -178,14 +191,23 @@ def _counts(d: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--base-url", default="http://127.0.0.1:9/v1", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    ap.add_argument("--model", default="replay")
     ap.add_argument("--set", action="append", type=Path, dest="sets",
                     help="evaluation set (repeatable); default: questions, holdout, holdout2")
     ap.add_argument("--limit", type=int, default=None, help="at most this many questions per set, evenly spread")
     ap.add_argument("--timeout", type=float, default=None, help="seconds without output before giving up")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "llm_eval.jsonl")
+    ap.add_argument("--replay", type=Path, default=None,
+                    help="a previous --out file: re-check its recorded raw outputs with the current checks, no endpoint")
     args = ap.parse_args(argv)
+    recorded = None
+    if args.replay:
+        recorded = {}
+        for line in args.replay.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                recorded[(r["set"], r["id"])] = r["raw"] or ""
     sets = args.sets or [ROOT / "tests" / "eval" / n for n in ("questions.jsonl", "holdout.jsonl", "holdout2.jsonl")]
     flags = {"llm_enabled": True, "llm_base_url": args.base_url, "llm_model": args.model}
     if args.timeout:
@@ -195,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = []
     with args.out.open("w", encoding="utf-8") as out:
         for path in sets:
-            summaries.append(run_set(assistant, path, args.limit, out))
+            summaries.append(run_set(assistant, path, args.limit, out, recorded))
     print(table(summaries))
     print(json.dumps(summaries, ensure_ascii=False, indent=1), file=sys.stderr)
     return 0
