@@ -60,6 +60,7 @@ class CheckFailure(str, Enum):
     NEGATION_FLIP = "negation_flip"
     CONTRADICTS_ANNEX = "contradicts_annex"
     DECLINES_ANSWERABLE = "declines_answerable"
+    NOT_AN_ANSWER = "not_an_answer"  # a bare 是/不是/好的, or the prompt's own headings echoed back
 
     def __str__(self) -> str:
         return self.value
@@ -573,11 +574,24 @@ def check_withdrawal(s: Sentence, ctx: SentenceContext) -> Problem | None:
     return None
 
 
+_PROMPT_ECHO = re.compile(r"【(来源|参考答案|核对结论)】|引用时在句末|方括号中的标签|职业资格：[^。]*；职业：|必须遵守以下规则|只能使用下面列出的标签")
+
+
+def check_is_an_answer(s: Sentence, ctx: SentenceContext) -> Problem | None:
+    """A fragment (是的 / 不是 / 好的) says nothing checkable, and the prompt's own wording is not an answer."""
+    plain = _MARKER.sub("", s.text)
+    if _PROMPT_ECHO.search(plain):
+        return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])
+    if len(_CJK.findall(plain)) < 4 and not states_a_fact(squeeze(plain), ctx.facts):
+        return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])
+    return None
+
+
 SentenceCheck = Callable[[Sentence, SentenceContext], "Problem | None"]
 
 # Order matters only for which reason is reported first.
 SENTENCE_CHECKS: tuple[SentenceCheck, ...] = (
-    check_language, check_not_a_repeat, check_not_declining, check_cited, check_dates, check_batches, check_items,
+    check_language, check_is_an_answer, check_not_a_repeat, check_not_declining, check_cited, check_dates, check_batches, check_items,
     check_numbers, check_departments, check_organisations, check_occupations, check_known_occupations,
     check_withdrawal, check_rule_supported, check_negation,
 )

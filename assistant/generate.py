@@ -529,13 +529,24 @@ _ASKS = {
 _ASKS_WHY = re.compile(r"为什么|为何|原因|理由|怎么回事|凭什么")
 
 
-def required_facts(lead: set[tuple[str, object]], question: str) -> set[tuple[str, object]]:
+def required_facts(lead: set[tuple[str, object]], question: str, about: set[str] = frozenset()) -> set[tuple[str, object]]:
     """The reference answer's lead facts of the kinds the question asks about: 第几批 / 什么时候 → the batch and its
     deadline (one goes with the other), 哪个部门 → the departments; batch and deadline when it names none of them."""
     kinds = {kind for kind, rx in _ASKS.items() if rx.search(question)}
     if not kinds or kinds & {"batch", "date"}:
         kinds |= {"batch", "date"}
-    return {fact for fact in lead if fact[0] in kinds}
+    # The occupation the offline reading took the question to be about, when the question did not name it as the
+    # annex does (做假牙的 → 口腔修复体制作工, 中药泡制工 → 中药炮制工): the answer must say which one it is.
+    asked = squeeze(question)
+    named = {fact for fact in lead if fact[0] == "occupation" and fact[1] in about and len(about) <= 2
+             and squeeze(str(fact[1])) not in asked}
+    return {fact for fact in lead if fact[0] in kinds} | named
+
+
+def enough_sentences(offline: Answer) -> int:
+    """How many checked sentences make a whole answer: the reference answer's count and one more (2 to 12)."""
+    count = len([p for p in re.split(r"[。！？\n]", offline.answer) if p.strip()]) if offline.answered else 1
+    return max(2, min(12, count + 1))
 
 
 def _lead_sentence(text: str) -> str:
@@ -558,7 +569,8 @@ class AnswerChecker:
         self.required: set[tuple[str, object]] = set()
         if grounding.offline.answered:
             lead = _lead_sentence(marked_reference(grounding.offline, facts))
-            self.required = required_facts(self.facts_of(lead), grounding.question)
+            self.required = required_facts(self.facts_of(lead), grounding.question,
+                                           {r.occupation for r in grounding.rows})
             # A clause the lead sentence rests on (第六条 for "why is it not withdrawn") must be cited too; 第二条
             # only gives the deadlines, which the batch and date facts already stand for.
             self.required |= {("label", lab) for lab in re.findall(r"\[(第[一三四五六]条|开头|附件第\d+项)\]", lead)}
@@ -593,7 +605,8 @@ class AnswerChecker:
     def facts_of(self, text: str) -> set[tuple[str, object]]:
         flat = squeeze(_MARKER.sub("", text))
         return ({("batch", b) for b in batches_in(flat, skip_negated=True)} | {("date", d) for d in dates_in(flat)}
-                | {("department", d) for d in self.facts.departments_in(flat)})
+                | {("department", d) for d in self.facts.departments_in(flat)}
+                | {("occupation", n) for _, _, n in self.facts.names_in(flat) if n})
 
     # -- citations ---------------------------------------------------------------------------------
 
@@ -708,6 +721,7 @@ class AnswerChecker:
         v.covered |= self.facts_of(sentence.plain) | {("label", lab) for lab in self.covered_labels(sentence)}
         if self.required <= v.covered:  # the answer so far says what the reference answer's lead sentence says
             text = "".join(v.pending)
+            v.sentences += len(v.pending)
             v.pending = []
             v.shown.append(text)
             yield StreamEvent(kind="token", text=text)
@@ -893,6 +907,7 @@ class Verdicts:
     held: list[str] = field(default_factory=list)  # sentences without facts, shown with the next cited one
     pending: list[str] = field(default_factory=list)  # checked sentences waiting until the lead facts are said
     covered: set = field(default_factory=set)  # facts of the reference answer's lead sentence said so far
+    sentences: int = 0  # sentences shown
     problems: list[Problem] = field(default_factory=list)
     answers: int = 0  # cited sentences shown
     declines: int = 0  # "the notice does not cover this" sentences shown
@@ -1030,12 +1045,18 @@ class LLMAnswerer:
         failure: FallbackReason | None = None
         raw_parts: list[str] = []
         try:
+            enough = enough_sentences(offline)
             for piece in pieces:
                 raw_parts.append(piece)
                 for raw in gate.feed(think.feed(piece)):
                     yield from checker.admit(raw, verdicts)
-            for raw in gate.feed(think.flush()) + gate.flush():
-                yield from checker.admit(raw, verdicts)
+                if verdicts.sentences >= enough:
+                    # As long as the reference answer (and one more): a small model that goes on tends to
+                    # recite its prompt. Stopping here also closes the request, so the server stops too.
+                    break
+            else:
+                for raw in gate.feed(think.flush()) + gate.flush():
+                    yield from checker.admit(raw, verdicts)
         except Exception as exc:  # noqa: BLE001 — every failure becomes the offline answer
             failure = failure_reason(exc)
             _log_failure(failure, exc)

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.checks import (
     CheckFailure, FactBook, Sentence, SentenceContext, check_batches, check_cited, check_dates,
-    check_departments, check_items, check_known_occupations, check_language, check_negation, check_not_a_repeat,
+    check_departments, check_is_an_answer, check_items, check_known_occupations, check_language, check_negation, check_not_a_repeat,
     check_not_declining, check_numbers, check_occupations, check_organisations, check_rule_supported,
     check_withdrawal, rule_overlap,
 )
@@ -94,6 +94,8 @@ CASES = [
      "退出目录前已发放的职业资格证书继续有效[第四条]。"),
     (check_withdrawal, ["消防员"], (2,), "消防员证会退出目录[附件第76项]。", CheckFailure.CONTRADICTS_ANNEX,
      "消防员拟依法调整为准入类职业资格，不会退出目录[附件第76项]。"),
+    (check_is_an_answer, ["电工"], (2,), "【来源】引用时在句末写出方括号中的标签：", CheckFailure.NOT_AN_ANSWER,
+     "电工属于第二批[附件第1项]。"),
     (check_not_declining, ["电工"], (2,), "通知没有涉及电工证的问题。", CheckFailure.DECLINES_ANSWERABLE,
      "电工属于第二批[附件第1项]。"),
 ]
@@ -176,8 +178,10 @@ def test_an_invented_label_is_not_replaced_by_the_reference_sources(corpus, fact
 
 
 def test_sentences_without_facts_wait_for_a_cited_one(corpus, facts):
-    v = checker_for(corpus, facts, ["电工"], (2,)).verify("您好。")
-    assert v.shown == [] and v.held == ["您好。"]
+    v = checker_for(corpus, facts, ["电工"], (2,)).verify("好的，下面说明一下。")
+    assert v.shown == [] and v.held == ["好的，下面说明一下。"]
+    v = checker_for(corpus, facts, ["电工"], (2,)).verify("不是。[附件第1项]")  # a bare 是/不是 is no answer
+    assert v.shown == [] and v.problems[0].failure is CheckFailure.NOT_AN_ANSWER
 
 
 # ---- cutting the stream into sentences ---------------------------------------------------------------------------
