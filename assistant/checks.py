@@ -209,6 +209,8 @@ class Support:
     departments: set[str] = field(default_factory=set)
     occupations: set[str] = field(default_factory=set)
     clause_text: str = ""  # the notice clauses among them (rules are stated there, never in annex rows)
+    row_batches: set[str] = field(default_factory=set)  # batches of the cited annex items alone
+    row_dates: set[tuple[int, int]] = field(default_factory=set)
 
     def add_text(self, text: str, facts: FactBook, clause: bool) -> None:
         flat = squeeze(text)
@@ -231,9 +233,11 @@ class Support:
             self.occupations.add(r.occupation)
             self.departments |= set(r.departments)
             self.batches.add(r.batch)
+            self.row_batches.add(r.batch)
             self.text += squeeze(f"{r.qualification}{r.occupation}{r.departments_text()}{r.batch_words}") + "\n"
             if r.deadline:  # clause 二 gives each batch its deadline
                 self.dates.add((9, 30) if r.batch == BATCH_1 else (12, 31))
+                self.row_dates.add((9, 30) if r.batch == BATCH_1 else (12, 31))
                 self.numbers.add("2020")
                 self.text += squeeze(r.deadline) + "\n"
 
@@ -338,17 +342,21 @@ def check_numbers(s: Sentence, ctx: SentenceContext) -> Problem | None:
 
 
 def check_dates(s: Sentence, ctx: SentenceContext) -> Problem | None:
+    """Dates are the cited sources' dates; a sentence citing annex items speaks of those items' deadlines only."""
     plain = s.plain
+    allowed = ctx.support.row_dates if ctx.support.items and not s.inferred else ctx.support.dates
     for m in _DATE.finditer(plain):
         month_day = (int(m.group(2)), int(m.group(3)))
-        if month_day not in ctx.support.dates or (m.group(1) and m.group(1) not in ctx.support.numbers):
+        if month_day not in allowed or (m.group(1) and m.group(1) not in ctx.support.numbers):
             return Problem(CheckFailure.UNSUPPORTED_DATE, m.group(0))
     return None
 
 
 def check_batches(s: Sentence, ctx: SentenceContext) -> Problem | None:
     said = batches_in(s.plain, skip_negated=True)
-    extra = said - ctx.support.batches
+    # A sentence citing annex items speaks of their batches (not of the other batch clause 二 also names).
+    allowed = ctx.support.row_batches if ctx.support.items and not s.inferred else ctx.support.batches
+    extra = said - allowed
     if extra:
         return Problem(CheckFailure.UNSUPPORTED_BATCH, "、".join(sorted(extra)))
     return None

@@ -883,6 +883,8 @@ class SentenceGate:
         if m is None:
             return None
         end = m.end()
+        if m.group(0) == "\n":
+            return end  # a marker on the next line belongs to that line
         while True:
             rest = text[end:]
             stripped = rest.lstrip(" \t")
@@ -1049,7 +1051,8 @@ class LLMAnswerer:
             for piece in pieces:
                 raw_parts.append(piece)
                 for raw in gate.feed(think.feed(piece)):
-                    yield from checker.admit(raw, verdicts)
+                    if verdicts.sentences < enough:
+                        yield from checker.admit(raw, verdicts)
                 if verdicts.sentences >= enough:
                     # As long as the reference answer (and one more): a small model that goes on tends to
                     # recite its prompt. Stopping here also closes the request, so the server stops too.
