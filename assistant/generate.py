@@ -56,7 +56,7 @@ CLAUSE_COVER_OVERLAP = 0.6  # share of an unmarked sentence's content words foun
 
 SYSTEM_RULES = """你是人社厅发〔2020〕80号《人力资源社会保障部办公厅关于做好水平评价类技能人员职业资格退出目录有关工作的通知》及其附件《水平评价类技能人员职业资格退出目录安排》的问答助手。必须遵守以下规则：
 1. 只依据下面列出的来源回答，不使用其他知识，不推测，不补充来源中没有的内容。
-2. 用简体中文回答，简洁、准确，一般一到三句话。
+2. 用简体中文回答。有【参考答案】时，最稳妥的做法是照抄参考答案（连同其中的方括号标签），可以删去与问题无关的部分，不要只重复问题。
 3. 每句话末尾、句号之前用方括号写出它依据的来源标签，例如[第二条]、[附件第1项]、[文头]。只能使用下面列出的标签。
 4. 职业的批次、退出日期、实施部门必须照抄来源，不得改动或推算。
 5. 如果来源中没有能回答问题的内容，就直接说明这份通知没有涉及这个问题。
@@ -435,15 +435,16 @@ def build_context(grounding: Grounding, budget_tokens: int = 10**9, facts: FactB
     within `budget_tokens` (an estimate); long occupation lists are summarised."""
     offline = grounding.offline
     lines: list[str] = []
-    if offline.answered:
-        lines.append("【参考答案】（依据原文整理，已标注来源；可以照抄或改写得更简洁，但事实和方括号标签必须保留）")
-        lines.append(marked_reference(offline, facts))
-    else:
-        lines.append("【核对结论】系统没有找到直接回答这个问题的规定。只有下面的来源明确回答了它时才作答，"
-                     "否则简短说明通知未涉及这个问题。")
-    lines.append("")
     lines.append("【来源】引用时在句末写出方括号中的标签：")
-    used = estimate_tokens("\n".join(lines))
+    # The reference answer goes last, nearest to the answer: a small model follows what it read last.
+    closing = [""]
+    if offline.answered:
+        closing.append("【参考答案】（依据原文整理，已标注来源；照抄或删减后作答，事实和方括号标签必须保留）")
+        closing.append(marked_reference(offline, facts))
+    else:
+        closing.append("【核对结论】系统没有找到直接回答这个问题的规定。只有上面的来源明确回答了它时才作答，"
+                       "否则简短说明通知未涉及这个问题。")
+    used = estimate_tokens("\n".join(lines + closing))
     sources = sources_of(grounding)
     rows_by_item: "OrderedDict[int, list[AnnexRow]]" = OrderedDict()
     for r in grounding.rows:
@@ -474,7 +475,7 @@ def build_context(grounding: Grounding, budget_tokens: int = 10**9, facts: FactB
         used += cost
     if left_out:
         lines.append(f"（另有{len(left_out)}个来源因篇幅未列出：{'、'.join(left_out[:12])}{'等' if len(left_out) > 12 else ''}。）")
-    return "\n".join(lines)
+    return "\n".join(lines + closing)
 
 
 def history_messages(turns: Iterable[Turn], budget_tokens: int = 10**9) -> list[BaseMessage]:
