@@ -121,7 +121,8 @@ def test_prompt_carries_rules_sources_facts_history_and_the_key_as_bearer(llm, l
     for rule in ("只依据", "简体中文", "[第二条]", "[附件第1项]", "没有涉及", "不予理会"):
         assert rule in system
     # the reference answer carries its sources' markers, so a model that copies it keeps its citations
-    reference = system.split("【参考答案】", 1)[1].split("【来源】", 1)[0]
+    reference = system.rsplit("【参考答案】", 1)[1]  # last, nearest to the answer
+    assert system.index("【来源】") < system.rindex("【参考答案】")
     assert "[附件第57项]" in reference
     # sources with their labels, and the structured facts of the row the question is about
     assert "\n[附件第57项] " in system and "\n[第二条] " in system
