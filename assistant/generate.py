@@ -722,7 +722,8 @@ class AnswerChecker:
         v.covered |= self.facts_of(sentence.plain) | {("label", lab) for lab in self.covered_labels(sentence)}
         if self.required <= v.covered:  # the answer so far says what the reference answer's lead sentence says
             text = "".join(v.pending)
-            v.sentences += len(v.pending)
+            # Lines of a list do not count toward the cap, full sentences do.
+            v.sentences += sum(1 for t in v.pending if re.search(r"[。！？!?]\s*$", t))
             v.pending = []
             v.shown.append(text)
             yield StreamEvent(kind="token", text=text)
