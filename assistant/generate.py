@@ -1051,6 +1051,8 @@ class LLMAnswerer:
         try:
             enough = enough_sentences(offline)
             for piece in pieces:
+                if not raw_parts:
+                    log.debug("first generated piece")  # benchmarks/llm_eval.py times the gate from here
                 raw_parts.append(piece)
                 for raw in gate.feed(think.feed(piece)):
                     if verdicts.sentences < enough:
