@@ -13,7 +13,7 @@ from assistant.checks import (
     check_withdrawal, rule_overlap,
 )
 from assistant.config import Config
-from assistant.generate import AnswerChecker, SentenceGate, Verdicts, build_context, marked_reference
+from assistant.generate import AnswerChecker, SentenceGate, build_context, marked_reference
 from assistant.records import Answer, Citation, Evidence, Grounding
 
 ELECTRICIAN_Q = "电工证什么时候退出目录？"

@@ -19,7 +19,7 @@ import pytest
 from assistant import Assistant, Config
 from assistant.checks import FallbackReason
 from assistant.generate import LLMAnswerer, clean_rewrite
-from assistant.records import Answer, Citation, Evidence, Grounding, Turn
+from assistant.records import Answer, Grounding, Turn
 from fake_llm import FakeLLM, Reply
 
 API_KEY = "sk-test-DO-NOT-LEAK-7f3a9c"
