@@ -36,6 +36,9 @@ class Config(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout: float = Field(default=20.0, gt=0)
     llm_temperature: float = Field(default=0.1, ge=0, le=2)
+    # The model's context window and the share kept for its answer: the prompt is cut to fit (sources by rank).
+    llm_context_tokens: int = Field(default=4096, ge=512)
+    llm_max_answer_tokens: int = Field(default=384, ge=32)
 
     # Serving.
     host: str = "127.0.0.1"

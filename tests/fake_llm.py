@@ -11,6 +11,8 @@ prompt the assistant sent.
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -85,6 +87,9 @@ class FakeLLM:
     default: Reply = field(default_factory=lambda: Reply.text("（默认回复）"))
     chooser: Callable[[Request], Reply | None] | None = None  # picks a reply per request, before the queue
     requests: list[Request] = field(default_factory=list)
+    # Requests whose client closed the connection while the reply was still being generated (a cancelled
+    # upstream request: a real server stops generating for it).
+    abandoned: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._queue: deque[Reply] = deque()
@@ -100,6 +105,7 @@ class FakeLLM:
             self._queue.clear()
             self._queue.extend(replies)
             self.requests.clear()
+            self.abandoned.clear()
         return self
 
     def next_reply(self, request: Request) -> Reply:
@@ -145,6 +151,32 @@ class FakeLLM:
         """A stall that ends early when the server shuts down."""
         self._closing.wait(seconds)
 
+    def wait_for_abandoned(self, count: int = 1, within: float = 5.0) -> bool:
+        """True once `count` requests were abandoned by their client (polled; bounded by `within` seconds)."""
+        end = time.monotonic() + within
+        while time.monotonic() < end:
+            if len(self.abandoned) >= count:
+                return True
+            time.sleep(0.02)
+        return len(self.abandoned) >= count
+
+
+def _client_left(conn: socket.socket, seconds: float, closing: threading.Event) -> bool:
+    """Wait up to `seconds`; True as soon as the client closes its end of the connection."""
+    end = time.monotonic() + seconds
+    while not closing.is_set():
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        readable, _, _ = select.select([conn], [], [], min(0.05, left))
+        if readable:
+            try:
+                if conn.recv(1, socket.MSG_PEEK) == b"":
+                    return True
+            except OSError:
+                return True
+    return False
+
 
 def _completion(model: str, content: str) -> dict:
     return {
@@ -186,6 +218,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 fake.requests.append(request)
                 self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
                 return
+            self._request = request
             reply = fake.next_reply(request)
             model = body.get("model", "fake")
             try:
@@ -201,7 +234,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                         fake.sleep(reply.seconds)
                     self._json(200, _completion(model, reply.content))
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test): nothing to do
+                fake.abandoned.append(request)  # the client gave up while the reply was being written
 
         def _json(self, status: int, data: dict) -> None:
             payload = json.dumps(data, ensure_ascii=False).encode("utf-8")
@@ -241,14 +274,17 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             if reply.kind == "stall":
                 if content:  # some tokens, then silence
                     self._sse(_chunk(model, {"content": content}))
-                fake.sleep(reply.seconds)
+                if _client_left(self.connection, reply.seconds, fake._closing):
+                    fake.abandoned.append(self._request)
+                    return
                 self._sse(_chunk(model, {}, finish="stop"))
                 self._sse("[DONE]")
                 return
             for start in range(0, len(content), step):
                 self._sse(_chunk(model, {"content": content[start:start + step]}))
-                if reply.delay:
-                    fake.sleep(reply.delay)
+                if reply.delay and _client_left(self.connection, reply.delay, fake._closing):
+                    fake.abandoned.append(self._request)
+                    return
             self._sse(_chunk(model, {}, finish="stop"))
             self._sse("[DONE]")
 
