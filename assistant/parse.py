@@ -19,7 +19,7 @@ MANIFEST_FILE = "manifest.json"
 # Every corpus file an answer may rest on, in the order they are checked: the three parsed from the source, then
 # the reviewed tables the linker and answer checks read. Whichever of these exist are hashed into the manifest.
 DERIVED_FILES = (HEADER_FILE, CLAUSES_FILE, ANNEX_FILE)
-CURATED_FILES = ("aliases.csv", "cues.csv", "profile.json")
+CURATED_FILES = ("aliases.csv", "cues.csv", "profile.json", "intents.csv")  # reviewed by people; answers rest on them
 
 # Artifacts of the scan that carry no content.
 _SCANNER_MARK = re.compile(r"^\s*扫描全能王\s*创建\s*$")
