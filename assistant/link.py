@@ -455,7 +455,7 @@ class EntityLinker:
     def _near(self, name: str) -> tuple[str, ...]:
         """Annex names an unlinked subject contains (医疗美容师 ⊃ 美容师) or is contained in (营养师 ⊂ 公共营养师)."""
         inside = sorted({n for form, names in self.lexicon.occupations.items() if len(form) >= 2 and form in name
-                         for n in names}, key=len, reverse=True)
+                         for n in names}, key=lambda n: (-len(n), n))
         if inside:
             return tuple(inside[:2])
         around = [self._name_of_fold[n] for n in self._exact_names if name in n and len(name) >= 3]
@@ -504,8 +504,11 @@ class EntityLinker:
             described = self.by_cues(masked)
             fuzzy += described
             occupations += [(0, name) for _, name in described]
-            subjects += [SubjectLink(span=typed, name=typed, kind=MatchKind.CUE, occupations=(name,))
-                         for typed, name in described]
+            by_cue: dict[str, list[str]] = {}
+            for typed, name in described:  # one subject per description, however many occupations it fits
+                by_cue.setdefault(typed, []).append(name)
+            subjects += [SubjectLink(span=typed, name=typed, kind=MatchKind.CUE, occupations=tuple(names))
+                         for typed, names in by_cue.items()]
         if not (subjects or occupations or items or departments):
             partial = self.by_name_parts(masked)
             if partial:
