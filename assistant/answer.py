@@ -198,8 +198,11 @@ class GroundedAnswerer:
         return [n for n in q.mentions.items if not 1 <= n <= self.max_item]
 
     def _other_years(self, q: Interpretation) -> list[str]:
+        """Years the question names that the notice does not speak of; 明年/后年 count from the notice's year."""
         known = {str(self.profile.year), str(self.profile.year - 1)}
-        return [y for y in re.findall(r"(20\d\d)年?", q.text) if y not in known]
+        relative = {"明年": 1, "后年": 2, "下一年": 1, "next year": 1}
+        named = [y for y in re.findall(r"(20\d\d)年?", q.text) if y not in known]
+        return named + [str(self.profile.year + n) for w, n in relative.items() if w in q.text.lower()]
 
     # ---- sources -------------------------------------------------------------------------------------
 

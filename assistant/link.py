@@ -222,6 +222,17 @@ _STOP = set(
 _PLACE_END = tuple("店厂院馆司校场站局所队部地间区处园室位")
 _JOB_WORD_END = _JOB_HEADS + ("匠", "手")
 _CONJUNCTIONS = set("和与及跟或、")
+# English: "<name> certificate/qualification/license"; the words before the head that name no job are dropped.
+_ENGLISH_CERT = re.compile(r"\b(?:certificates?|qualifications?|licen[cs]es?|certifications?)\b")
+# Words inside such a phrase that name no job (walked over), and words that end it (a name never goes past them).
+_ENGLISH_MODIFIERS = set(
+    "national professional vocational occupational skill skills level technical exam old existing previous current "
+    "new issued qualification qualifications certificate certificates license licence".split())
+_ENGLISH_STOP = set(
+    "my our your his her their the a an this that these those of for in on to with and or is are was were it its "
+    "i you he she we they who what which when where why how will would can could should do does did have has had "
+    "if got get gets still valid affect affected apply applies about by from as at be been any all every some "
+    "issue issues issued give gives after before under".split())
 # 开网约车的, 做假牙的, 修手机的: what someone does, said as a noun; a job named by description.
 _DESCRIPTION = re.compile(r"(?<![\u4e00-\u9fff]{3})(?:开|做|修|送|跑|干|搞|卖|当|带|教|看|搬|装|拉)[\u4e00-\u9fffa-z0-9]{1,6}?的(?=$|[，。？！,.?!]|呢|吗|证|人|工作|活)")
 _AFTER_HEAD = set("归在是的吗呢还也都有和跟与及或要会能属算哪第证")
@@ -272,6 +283,7 @@ class EntityLinker:
         self._job_heads = tuple(profile.occupation_heads) if profile else _JOB_HEADS
         self._deadline_refs = deadline_patterns(profile)
         self._question = ""
+        self._lowered = ""
         self._cert_heads = tuple(sorted(profile.certificate_heads if profile else ("证书", "资格", "证"), key=len,
                                         reverse=True))
         self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
@@ -338,6 +350,21 @@ class EntityLinker:
                     spans.append(_Span(b, e, text_span, name))
             i = j + 1
         starts = {p for p, t in tokens if len(t) == 1}
+        for m in _ENGLISH_CERT.finditer(self._lowered):  # "my CPA certificate", "legal professional qualification"
+            words: list[str] = []
+            for w in reversed(re.findall(r"[a-z][a-z\-]*", self._lowered[: m.start()])):
+                if _ENGLISH_CERT.fullmatch(w):
+                    break  # the head of an earlier phrase
+                if w in _ENGLISH_MODIFIERS:
+                    continue  # national, vocational …: part of the phrase, not of the name
+                if w in _ENGLISH_STOP or len(words) >= 4:
+                    break
+                words.insert(0, w)
+            if words:
+                folded = "".join(words)
+                at = text.find(folded)
+                start, end = (at, at + len(folded)) if at >= 0 else (len(text), len(text))
+                spans.append(_Span(start, end, " ".join(words), " ".join(words)))
         for m in _DESCRIPTION.finditer(text):  # 开网约车的, 做假牙的: a job named by what it does
             # the verb is a word of its own (not 教 of 驾校教练的), or follows a particle jieba glued it to (那开…)
             if m.start() in starts or m.start() > 0 and text[m.start() - 1] in _FUNCTION_CHARS | {"那"}:
@@ -355,7 +382,8 @@ class EntityLinker:
         merged: list[_Span] = []
         for s in kept:
             prev = merged[-1] if merged else None
-            if prev and prev.end == s.start and not s.name.endswith("的") and self.link_span(prev).linked \
+            if prev and prev.end == s.start and not s.name.endswith("的") and not s.name.isascii() \
+                    and self.link_span(prev).linked \
                     and not self.link_span(s).linked:
                 whole = text[prev.start:s.end]
                 merged[-1] = _Span(prev.start, s.end, whole, self._name_part(whole))
@@ -420,6 +448,11 @@ class EntityLinker:
     def link_span(self, span: _Span) -> SubjectLink:
         name = span.name
         base = dict(span=span.text, name=name, start=span.start)
+        if name.isascii():  # an English name before a certificate word: the alias table's English forms, or none
+            folded = name.replace(" ", "")
+            if folded in self.lexicon.occupations:
+                return SubjectLink(**base, kind=MatchKind.ALIAS, occupations=tuple(sorted(self.lexicon.occupations[folded])))
+            return SubjectLink(**base, kind=MatchKind.NONE)
         if name.endswith("的"):  # a description: a name form inside it (当保安的), the cue table, or nothing
             inside = [f for f in self.lexicon.occupations if len(f) >= 2 and f in name]
             if inside:
@@ -464,6 +497,7 @@ class EntityLinker:
     def run(self, question: str) -> Mentions:
         text = _fold(question)
         self._question = text  # descriptions look for cue words in the whole question
+        self._lowered = question.lower()
         occupations: list[tuple[int, str]] = []
         items: list[tuple[int, int]] = []
         departments: list[tuple[int, str]] = []
@@ -653,10 +687,10 @@ def _is_cjk(token: str) -> bool:
 
 
 def _abbreviates(short: str, name: str) -> bool:
-    """信通机务员 → 信息通信网络机务员: shorter, same head, every character in order, and either the same first
+    """信通机务员 → 信息通信网络机务员: shorter, same last two characters, every character in order, and either the same first
     character or a tail of the name (木工 → 手工木工). Never the reverse: a longer name is not an abbreviation."""
-    if not (2 <= len(short) < len(name)) or short[-1] != name[-1]:
-        return False
+    if not (2 <= len(short) < len(name)) or short[-2:] != name[-2:]:
+        return False  # the head word stays whole (机务员 of 信息通信网络机务员); 机动车驾驶员 is not 机动车驾驶教练员
     if name.endswith(short):
         return True
     if short[0] != name[0] or len(short) < 3:

@@ -40,7 +40,7 @@ _UNSUPPORTED = re.compile(
     r"工资|薪资|薪水|收入|待遇|赚|挣|多少钱|落户|积分|加分|补贴|补助|社保|学历|文化程度|报考条件|报考要求|申报条件|费用多少|收费标准|"
     r"哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|去哪报|怎么报名|培训班|"
     r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证|"
-    r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|(费|价格|价钱).{0,4}(多少|标准|几)|有效期|到期|免考|直接换|换成|兑换|置换|转换为|salary|wage|fee|cost|sign up|register|near me"
+    r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|(费|价格|价钱).{0,4}(多少|标准|几)|有效期|到期|考试(时间|日期|安排)|(几月|哪天|什么时候)考|免考|直接换|换成|兑换|置换|转换为|salary|wage|fee|cost|sign up|register|near me"
 , re.I)
 _INJECTION = re.compile(
     r"忽略|无视|忘记|忘掉|不要管|改做|改成|翻译成|ignore|disregard|system prompt|系统提示|提示词|你现在是|扮演|假装|越狱|jailbreak|DAN模式|开发者模式",
@@ -59,10 +59,10 @@ _YES_NO = re.compile(r"是否|会不会|是不是|有没有|吗|涉及|影响")
 _HEADER_FACTS = [
     ("doc_number", r"document number|doc(ument)? no|文号|发文字号|字号|几号文|文件编号|文件号|编号"),
     ("issue_date", r"(印发|发布|发文|下发|出台|颁布|发出)(的)?(时间|日期|日子)|(哪天|哪一天|什么时候|何时|哪年|几月|几号|啥时候)(印发|发布|发文|下发|出台|颁布|发的)|印发日期|成文日期|issue date|issued on|date of issue|when was .{0,20}issued|\d+月\d*[日号份]?(印发|发布|下发|发的|出台)|(几月|哪个月|哪月).{0,3}(印发|发布|下发|发的|出台)"),
-    ("contact", r"联系单位|联系谁|联系哪|咨询哪|哪个司|找谁|联系部门|联系方式|问谁|联系人|contact"),
+    ("contact", r"联系单位|联系谁|联系哪|咨询哪|哪个司|找谁|找哪|联系部门|联系方式|问谁|联系人|contact"),
     ("issuer", r"发文机关|谁发的|谁发布|哪个部门发(的|布)|哪个单位发(的|布)|谁印发|发文单位|发布单位|发文部门|办公厅发|国务院发|发文的是|issued by|who issued|(通知|文件|本文|此文)[^，。？]{0,12}(谁|哪个部门|哪个单位|哪里)[^，。？]{0,3}(发|出|下发|印发|发布)|(通知|文件)[^，。？]{0,12}发的|(谁|哪个部门|哪个单位)[^，。？]{0,4}(印发|发布|下发|发)的?(这个|这份|此|该)?(通知|文件)"),
     ("recipients", r"主送|发给谁|发给哪|下发给|下发到|送达|面向哪些|发给了(谁|哪)|(通知|文件).{0,6}发给|部队|军队|军委|兵团|recipient"),
-    ("disclosure", r"公开|保密|密级|内部文件"),
+    ("disclosure", r"公开|保密|密级|内部文件|\bpublic\b|confidential"),
     ("annex_title", r"附件(的)?(名称|标题|名字|叫什么|是什么|是啥|讲什么)|有附件|有没有附件|附件有"),
     ("title", r"标题|全称|文件名|叫什么|名称是什么|题目是|什么文件|哪个文件"),
 ]
@@ -112,7 +112,7 @@ TOPICS = [
           also=((5, ("自主评价",)),)),
     Topic("why", re.compile(r"为什么|为何|意义|目的|原因|好处|why|初衷|干嘛要|为啥"), 1, ("一场革命",),
           "通知说，这是推动政府职能转变、形成以市场为导向的技能人才培养使用机制的一场革命。", specific=False),
-    Topic("background", re.compile(r"国务院|常务会议|2019|谁决定|依据|背景|由来|(什么|哪次|哪个)会议|决定的"), 0, ("国务院常务会议",),
+    Topic("background", re.compile(r"国务院|常务会议|2019|谁决定|依据|背景|由来|(什么|哪次|哪个)会议|决定的|谁定的|谁拍板"), 0, ("国务院常务会议",),
           "2019年12月，国务院常务会议决定分步取消水平评价类技能人员职业资格，推行社会化职业技能等级认定；"
           "通知为贯彻落实这一精神，统筹推进疫情防控和经济社会发展，促进就业创业。", specific=False),
     Topic("schedule", re.compile(
@@ -218,7 +218,7 @@ class Understanding:
                 and _YES_NO.search(text))))
         return Interpretation(
             text=text, mentions=mentions, wants=wants, topics=topics, header_facts=header,
-            unsupported=any(not any(t.pattern.search(m.group()) for t in TOPICS) for m in _UNSUPPORTED.finditer(text)),
+            unsupported=any(not any(t.pattern.fullmatch(m.group()) for t in TOPICS) for m in _UNSUPPORTED.finditer(text)),
             injection=bool(_INJECTION.search(text)),
             intent=intent, compared_to_linked=compared,
         )
