@@ -396,11 +396,13 @@ def _prepare_index(config: Config) -> None:
     from .embeddings import load_embeddings
     from .index import build_evidence, open_index
     from .parse import load_corpus
+    from .profile import NoticeProfile
 
     corpus = load_corpus(config.corpus_dir)
     index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
                         config.chroma_url)
-    index.ensure(corpus, build_evidence(corpus), rebuild=config.rebuild_stale_index)
+    index.ensure(corpus, build_evidence(corpus, NoticeProfile.load(corpus, config.corpus_dir)),
+                 rebuild=config.rebuild_stale_index)
 
 
 def serve(config: Config, workers: int = 1) -> None:

@@ -42,11 +42,11 @@ class Assistant:
         """Parse-stage output, embeddings and index as the configuration names them; builds a missing index."""
         config = config or Config()
         corpus = load_corpus(config.corpus_dir)
-        units = build_evidence(corpus)
+        profile = NoticeProfile.load(corpus, config.corpus_dir)
+        units = build_evidence(corpus, profile)
         embeddings = load_embeddings(config.embedding_model)
         index = open_index(config.index_dir, embeddings, config.embedding_model, config.chroma_url)
         state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
-        profile = NoticeProfile.load(corpus, config.corpus_dir)
         linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)
         retriever = HybridRetriever(units=units, index=index, k=config.top_k)
         intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir,
@@ -90,12 +90,17 @@ class Assistant:
         return grounding.model_copy(update={"evidence": evidence, "standalone_question": rewritten})
 
     @property
+    def profile(self) -> NoticeProfile:
+        """The notice profile the answerer was built with: batch words and deadlines for every front end."""
+        return self.answerer.profile
+
+    @property
     def llm(self):
         """The generating answerer, made on first use (its chat client is kept for the process)."""
         if self._llm is None:
             from .generate import LLMAnswerer
 
-            self._llm = LLMAnswerer(self.config, self.corpus)
+            self._llm = LLMAnswerer(self.config, self.corpus, self.profile)
         return self._llm
 
     def ask(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .link import Lexicon
+from .profile import NoticeProfile
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Corpus
 
 
@@ -75,24 +76,115 @@ class Problem:
         return f"{self.failure.value}: {self.detail}"
 
 
+# ---- batch words and deadlines, from the notice profile -----------------------------------------------------
+
+_CN_DIGIT = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1–99 in Chinese numerals as dates are written: 9 → 九, 12 → 十二, 30 → 三十, 31 → 三十一."""
+    tens, ones = divmod(n, 10)
+    if not tens:
+        return _CN_DIGIT[ones]
+    return f"{_CN_DIGIT[tens] if tens > 1 else ''}十{_CN_DIGIT[ones] if ones else ''}"
+
+
+class BatchVocabulary:
+    """How text names each batch of the notice profile and its deadline: 第一批 / 第1批 / 首批 and 9月30日 /
+    九月三十日, all built from the profile's batches (clause 二), so another clause 二 gives other patterns."""
+
+    def __init__(self, profile: NoticeProfile) -> None:
+        self.profile = profile
+        self.names: dict[str, str] = {b.batch: b.word for b in profile.batches}
+        self.names[BATCH_LICENSED] = "准入类"
+        self.deadlines: dict[str, str] = {b.batch: b.deadline for b in profile.batches}
+        self.dates: dict[str, tuple[int, int]] = {}
+        self.year: dict[str, str] = {}
+        self.batch_patterns: list[tuple[re.Pattern, str]] = []
+        self.deadline_patterns: list[tuple[re.Pattern, str]] = []
+        ordinals: set[int] = set()
+        for b in profile.batches:
+            m = _DEADLINE_PARTS.search(b.deadline)
+            if m is None:
+                raise ValueError(f"the profile's deadline of batch {b.batch} is not a date: {b.deadline}")
+            year, month, day = (int(g) if g else None for g in m.groups())
+            self.dates[b.batch] = (month, day)
+            if year:
+                self.year[b.batch] = str(year)
+            forms = [re.escape(b.word)]
+            n = _ordinal(b.word)
+            if n:
+                ordinals.add(n)
+                forms.append(f"第{n}批")
+                if n == 1:
+                    forms.append("首批")
+            self.batch_patterns.append((re.compile("|".join(forms)), b.batch))
+            self.deadline_patterns.append((re.compile(
+                rf"(?<!\d)0?{month}月0?{day}日|{chinese_number(month)}月{chinese_number(day)}日"), b.batch))
+        # A batch the notice does not have (第三批) is recognised too, so that saying it is caught.
+        self.batch_patterns.append((re.compile(r"第([一二三四五六七八九十]|\d)批"), ""))
+        self.batch_patterns.append((re.compile(r"准入类"), BATCH_LICENSED))
+        self._ordinals = ordinals
+
+    def name(self, batch: str) -> str:
+        return self.names.get(batch, f"第{batch}批")
+
+    def date_words(self, batch: str) -> str:
+        """9月30日, as a problem line names a deadline."""
+        month, day = self.dates[batch]
+        return f"{month}月{day}日"
+
+    def batches_said(self, text: str, negated: Callable[[str], bool]) -> set[str]:
+        """Batch values named in the text, except those after a negation (`negated` reads the text before)."""
+        found = set()
+        for rx, value in self.batch_patterns:
+            for m in rx.finditer(text):
+                if negated(text[:m.start()]):
+                    continue
+                if value:
+                    found.add(value)
+                    continue
+                n = _ordinal(m.group(0))
+                if n not in self._ordinals:
+                    found.add(str(n))
+        return found
+
+    def deadlines_said(self, text: str, negated: Callable[[str], bool]) -> set[str]:
+        return {value for rx, value in self.deadline_patterns for m in rx.finditer(text)
+                if not negated(text[:m.start()])}
+
+
+_DEADLINE_PARTS = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})日")
+
+
+def _ordinal(word: str) -> int | None:
+    m = re.search(r"第([一二三四五六七八九十]|\d{1,2})批", word)
+    if not m:
+        return None
+    n = m.group(1)
+    return int(n) if n.isdigit() else _CN_NUM[n]
+
+
 # ---- the annex facts ------------------------------------------------------------------------------------
 
 class FactBook:
     """What the annex says about every occupation, and the patterns to find names in generated text."""
 
     @classmethod
-    def of(cls, corpus: Corpus, aliases_path: Path) -> "FactBook":
-        """The whole annex, with the department short names and occupation aliases of the project's alias table."""
+    def of(cls, corpus: Corpus, aliases_path: Path, profile: NoticeProfile) -> "FactBook":
+        """The whole annex, with the department short names and occupation aliases of the project's alias table
+        and the batch words and deadlines of the notice profile."""
         lexicon = Lexicon.from_corpus(corpus, aliases_path)
         aliases = {form: next(iter(ds)) for form, ds in lexicon.departments.items() if len(ds) == 1}
-        book = cls(corpus.annex_rows, sorted({r.qualification for r in corpus.annex_rows}), aliases)
+        book = cls(corpus.annex_rows, profile, sorted({r.qualification for r in corpus.annex_rows}), aliases)
         book.occupation_forms = {form: set(names) for form, names in lexicon.occupations.items()}
         book.notice_text = squeeze(" ".join([c.text for c in corpus.clauses] + list(corpus.header.model_dump().values())))
         return book
 
-    def __init__(self, rows: Iterable[AnnexRow], qualifications: Iterable[str] = (),
+    def __init__(self, rows: Iterable[AnnexRow], profile: NoticeProfile, qualifications: Iterable[str] = (),
                  department_aliases: dict[str, str] | None = None) -> None:
         rows = list(rows)
+        self.batches = BatchVocabulary(profile)
         self.by_name: dict[str, list[AnnexRow]] = {}
         self.by_item: dict[int, list[AnnexRow]] = {}
         for row in rows:
@@ -226,7 +318,7 @@ class Support:
         if "今年" in flat:  # the notice is of 2020: its 今年 is 2020
             self.numbers.add("2020")
 
-    def add_rows(self, rows: Iterable[AnnexRow]) -> None:
+    def add_rows(self, rows: Iterable[AnnexRow], vocabulary: BatchVocabulary) -> None:
         for r in rows:
             self.items.add(r.item)
             self.numbers.add(str(r.item))
@@ -234,12 +326,14 @@ class Support:
             self.departments |= set(r.departments)
             self.batches.add(r.batch)
             self.row_batches.add(r.batch)
-            self.text += squeeze(f"{r.qualification}{r.occupation}{r.departments_text()}{r.batch_words}") + "\n"
-            if r.deadline:  # clause 二 gives each batch its deadline
-                self.dates.add((9, 30) if r.batch == BATCH_1 else (12, 31))
-                self.row_dates.add((9, 30) if r.batch == BATCH_1 else (12, 31))
-                self.numbers.add("2020")
-                self.text += squeeze(r.deadline) + "\n"
+            words = vocabulary.profile.batch_word(r.batch)
+            self.text += squeeze(f"{r.qualification}{r.occupation}{r.departments_text()}{words}") + "\n"
+            if r.batch in vocabulary.dates:  # clause 二 gives each batch its deadline
+                self.dates.add(vocabulary.dates[r.batch])
+                self.row_dates.add(vocabulary.dates[r.batch])
+                if r.batch in vocabulary.year:
+                    self.numbers.add(vocabulary.year[r.batch])
+                self.text += squeeze(vocabulary.deadlines[r.batch]) + "\n"
 
 
 @dataclass

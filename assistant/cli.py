@@ -202,9 +202,10 @@ def cmd_index(args, config: Config) -> int:
     from .embeddings import load_embeddings
     from .index import build_evidence, open_index
     from .parse import load_corpus
+    from .profile import NoticeProfile
 
     corpus = load_corpus(config.corpus_dir)
-    units = build_evidence(corpus)
+    units = build_evidence(corpus, NoticeProfile.load(corpus, config.corpus_dir))
     index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
                         config.chroma_url)
     if args.check:

@@ -35,8 +35,10 @@ from .checks import (
 from .config import Config
 from .link import ALIASES_FILE
 from .normalize import MAX_QUESTION_CHARS, normalize
+from .parse import load_corpus
+from .profile import NoticeProfile
 from .records import (
-    BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Evidence, Grounding,
+    CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Evidence, Grounding,
     StreamEvent, Turn,
 )
 
@@ -237,17 +239,7 @@ _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七":
 _SENTENCE = re.compile(r"[^。！？\n]+[。！？\n]?")
 _NEGATION = re.compile(r"(不|非|并非|而非|不是|不属于|不在|没有|未|无)[^，。；、]{0,3}$")
 
-# Batch and deadline words as a model may write them, normalised to the annex's 批次 values.
-_BATCH_WORDS = [
-    (re.compile(r"第一批|第1批|首批"), BATCH_1),
-    (re.compile(r"第二批|第2批"), BATCH_2),
-    (re.compile(r"第三批|第3批"), "3"),
-    (re.compile(r"准入类"), BATCH_LICENSED),
-]
-_DEADLINE_WORDS = [
-    (re.compile(r"(?<!\d)0?9月30日|九月三十日"), BATCH_1),
-    (re.compile(r"12月31日|十二月三十一日"), BATCH_2),
-]
+# Batch and deadline words as a model may write them come from the notice profile (FactBook.batches).
 _INTRO_TAIL = re.compile(r"包括|包含|有|如|：|:")
 _GENERAL_BATCH = re.compile(r"项职业资格|个职业|组织实施的|分批|两批|其他部门")
 # After a department name: it heads a list ("人社部负责的有：…", "包含水利部的职业") rather than describing
@@ -256,7 +248,6 @@ _INTRODUCES = re.compile(r"(等部门|等单位|等)?(共同)?(负责|组织实�
 _DEPT_JOINER = re.compile(r"[、和及与]")
 _LABEL = r"(?:附件第\d{1,3}项|第[一二三四五六]条|文头|来源\d{1,2})"
 _PAREN_MARKER = re.compile(rf"[（(]({_LABEL}(?:[、,，;；\s]+{_LABEL})*)[）)]")
-_BATCH_NAMES = {BATCH_1: "第一批", BATCH_2: "第二批", "3": "第三批", BATCH_LICENSED: "准入类"}
 
 
 def strip_think(text: str) -> str:
@@ -355,13 +346,15 @@ def estimate_tokens(text: str) -> int:
     return cjk + digits + (len(text) - cjk - digits) // 3 + 1
 
 
-def _fate(row: AnnexRow) -> tuple[str, str]:
-    if row.is_licensed:
+def _fate(row: AnnexRow, profile: NoticeProfile) -> tuple[str, str]:
+    """(批次, 退出期限) of a row in the profile's words."""
+    deadline = profile.deadline(row.batch)
+    if row.is_licensed or deadline is None:
         return "不分批退出，拟依照法定程序调整为准入类职业资格", "不退出目录"
-    return row.batch_words, f"{row.deadline}退出目录"
+    return profile.batch_word(row.batch), f"{deadline}退出目录"
 
 
-def annex_body(rows: list[AnnexRow], limit: int | None = None) -> tuple[str, int]:
+def annex_body(rows: list[AnnexRow], profile: NoticeProfile, limit: int | None = None) -> tuple[str, int]:
     """An annex item's rows as labelled facts, occupations of one department and batch listed together;
     (text, rows left out) when `limit` cuts the list."""
     groups: "OrderedDict[tuple, list[str]]" = OrderedDict()
@@ -375,7 +368,7 @@ def annex_body(rows: list[AnnexRow], limit: int | None = None) -> tuple[str, int
         take = names if limit is None else names[:max(0, limit - shown)]
         shown += len(take)
         row = next(r for r in rows if r.departments_text() == departments and r.batch == batch)
-        words, deadline = _fate(row)
+        words, deadline = _fate(row, profile)
         more = f"等{len(names)}个职业" if len(take) < len(names) else ""
         parts.append(f"职业：{'、'.join(take)}{more}；实施部门：{departments}；批次：{words}；退出期限：{deadline}")
     return f"职业资格：{qualification}；" + "。".join(parts), total - shown
@@ -429,7 +422,7 @@ def ranked_labels(grounding: Grounding) -> list[str]:
     return list(dict.fromkeys(order))
 
 
-def build_context(grounding: Grounding, budget_tokens: int = 10**9, facts: FactBook | None = None) -> str:
+def build_context(grounding: Grounding, facts: FactBook, budget_tokens: int = 10**9) -> str:
     """The system prompt's second half: the reference answer and the labelled sources, highest-ranked first,
     within `budget_tokens` (an estimate); long occupation lists are summarised."""
     offline = grounding.offline
@@ -456,10 +449,10 @@ def build_context(grounding: Grounding, budget_tokens: int = 10**9, facts: FactB
         if src is None:
             continue
         if src.source == "annex" and src.item is not None:
-            rows = rows_by_item.get(src.item) or (facts.by_item.get(src.item, []) if facts else [])
+            rows = rows_by_item.get(src.item) or facts.by_item.get(src.item, [])
             if rows:
                 room = max(3, MAX_LISTED_ROWS - listed_rows)
-                body, omitted = annex_body(rows, limit=room)
+                body, omitted = annex_body(rows, facts.batches.profile, limit=room)
                 listed_rows += len(rows) - omitted
             else:
                 body = _readable(src.quote)
@@ -644,7 +637,8 @@ class AnswerChecker:
             if src is None:
                 continue
             if src.source == "annex" and src.item is not None:
-                out.add_rows(self.facts.by_item.get(src.item, []) or [r for r in self.grounding.rows if r.item == src.item])
+                out.add_rows(self.facts.by_item.get(src.item, []) or [r for r in self.grounding.rows if r.item == src.item],
+                             self.facts.batches)
                 out.add_text(src.quote, self.facts, clause=False)
             else:
                 whole = self.clause_texts.get(label, "")
@@ -770,10 +764,9 @@ class AnswerChecker:
             for sentence in sentences_without_names:
                 if _GENERAL_BATCH.search(sentence):  # 第二条's own sentence about a whole batch
                     continue
-                said = self._words(sentence, _BATCH_WORDS)
+                said = self._batches(sentence)
                 if said and not (said & allowed):
-                    problems.append(f"{name} 被说成{'/'.join(_BATCH_NAMES[b] for b in sorted(said))}"
-                                    f"（附件：{'/'.join(_BATCH_NAMES[b] for b in sorted(allowed))}）")
+                    problems.append(self._batch_problem(name, said, allowed))
         return list(dict.fromkeys(problems))
 
     def _check_listings(self, sentence: str, anchors: list[tuple[int, int, str]]) -> list[str]:
@@ -803,14 +796,18 @@ class AnswerChecker:
                 problems.append(f"{value} 被列在{'、'.join(sorted(listing))}名下（附件：{'、'.join(sorted(allowed))}）")
         return problems
 
-    @staticmethod
-    def _words(segment: str, table) -> set[str]:
-        found = set()
-        for rx, value in table:
-            for m in rx.finditer(segment):
-                if not _NEGATION.search(segment[:m.start()]):
-                    found.add(value)
-        return found
+    def _batches(self, segment: str) -> set[str]:
+        """Batch values the segment says (not after a negation), in the profile's words."""
+        return self.facts.batches.batches_said(segment, lambda before: bool(_NEGATION.search(before)))
+
+    def _deadlines(self, segment: str) -> set[str]:
+        """Batch values whose deadline the segment says (9月30日 → the batch clause 二 gives that date)."""
+        return self.facts.batches.deadlines_said(segment, lambda before: bool(_NEGATION.search(before)))
+
+    def _batch_problem(self, name: str, said: set[str], allowed: set[str]) -> str:
+        words = self.facts.batches.name
+        return (f"{name} 被说成{'/'.join(words(b) for b in sorted(said))}"
+                f"（附件：{'/'.join(words(b) for b in sorted(allowed))}）")
 
     def _check_segment(self, name: str, segment: str, prefix: str) -> list[str]:
         rows = self.facts.by_name.get(name, [])
@@ -818,19 +815,19 @@ class AnswerChecker:
             return []
         problems = []
         batches = {r.batch for r in rows}
-        said = self._words(segment, _BATCH_WORDS)
+        said = self._batches(segment)
         if not said and prefix:
-            said = self._words(prefix, _BATCH_WORDS)
+            said = self._batches(prefix)
         if said and not (said & batches):
-            problems.append(f"{name} 被说成{'/'.join(_BATCH_NAMES[b] for b in sorted(said))}"
-                            f"（附件：{'/'.join(_BATCH_NAMES[b] for b in sorted(batches))}）")
-        dates = self._words(segment, _DEADLINE_WORDS)
+            problems.append(self._batch_problem(name, said, batches))
+        dates = self._deadlines(segment)
         if not dates and prefix:
-            dates = self._words(prefix, _DEADLINE_WORDS)
+            dates = self._deadlines(prefix)
         if dates and not (dates & batches):
-            words = {BATCH_1: "9月30日", BATCH_2: "12月31日"}
-            right = "/".join(words[b] for b in sorted(batches) if b in words) or "不退出目录"
-            problems.append(f"{name} 的退出期限被说成{'/'.join(words[d] for d in sorted(dates))}（附件：{right}）")
+            vocab = self.facts.batches
+            right = "/".join(vocab.date_words(b) for b in sorted(batches) if b in vocab.dates) or "不退出目录"
+            problems.append(f"{name} 的退出期限被说成{'/'.join(vocab.date_words(d) for d in sorted(dates))}"
+                            f"（附件：{right}）")
         if self.facts.department_re is not None:
             allowed = {d for r in rows for d in r.departments}
             for m in self.facts.department_re.finditer(segment):
@@ -976,12 +973,15 @@ class LLMAnswerer:
     """`run()` / `stream()` answer from a Grounding through the configured endpoint; `rewrite()` turns a
     follow-up into a standalone question. All three fall back instead of raising."""
 
-    def __init__(self, config: Config, corpus: Corpus | None = None) -> None:
+    def __init__(self, config: Config, corpus: Corpus | None = None, profile: NoticeProfile | None = None) -> None:
         self.config = config
         self.timeout = float(config.llm_timeout)
+        corpus = corpus or load_corpus(config.corpus_dir)
+        # Batch words and deadlines are the profile's (clause 二): the checker recognises and compares those.
+        self.profile = profile or NoticeProfile.load(corpus, config.corpus_dir)
         # The whole annex, so a generated text is checked for every occupation it names, not only the asked one.
-        self._facts = FactBook.of(corpus, config.corpus_dir / ALIASES_FILE) if corpus else None
-        self._clauses = {c.label: c.text for c in corpus.clauses} if corpus else {}
+        self._facts = FactBook.of(corpus, config.corpus_dir / ALIASES_FILE, self.profile)
+        self._clauses = {c.label: c.text for c in corpus.clauses}
 
     def __repr__(self) -> str:  # never shows the key
         return f"LLMAnswerer(base_url={self.config.llm_base_url!r}, model={self.config.llm_model!r})"
@@ -1000,7 +1000,7 @@ class LLMAnswerer:
                         float(self.config.llm_temperature), max_tokens)
 
     def checker(self, grounding: Grounding) -> AnswerChecker:
-        return AnswerChecker(self._facts or FactBook(grounding.rows), grounding, self._clauses)
+        return AnswerChecker(self._facts, grounding, self._clauses)
 
     def messages(self, grounding: Grounding, turns: Iterable[Turn]) -> list[BaseMessage]:
         """The prompt, within the configured context window less the answer's tokens."""
@@ -1009,7 +1009,7 @@ class LLMAnswerer:
                   - estimate_tokens(SYSTEM_RULES) - estimate_tokens(question))
         history = history_messages(turns, budget_tokens=max(0, budget // 4))
         budget -= sum(estimate_tokens(m.content) + 4 for m in history)
-        context = build_context(grounding, budget_tokens=max(0, budget), facts=self._facts)
+        context = build_context(grounding, self._facts, budget_tokens=max(0, budget))
         return ANSWER_PROMPT.format_messages(context=context, history=history, question=question)
 
     # -- public --------------------------------------------------------------------------------------

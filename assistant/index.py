@@ -16,6 +16,7 @@ from pathlib import Path
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from .profile import NoticeProfile
 from .records import AnnexRow, Corpus, Evidence
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,13 @@ class IndexBuildError(RuntimeError):
     """A fresh build failed its own verification; the pointer was not moved."""
 
 
-def annex_row_text(row: AnnexRow) -> str:
-    """What a user asks about an occupation, spelled out so both BM25 and vectors can find it."""
+def annex_row_text(row: AnnexRow, profile: NoticeProfile) -> str:
+    """What a user asks about an occupation, spelled out so both BM25 and vectors can find it; the batch word
+    and deadline are the profile's (clause 二)."""
     if row.is_licensed:
         fate = "不按批次退出目录，拟依照法定程序调整为准入类职业资格（拟依法调整为准入类职业资格）"
     else:
-        fate = f"属于{row.batch_words}，拟于{row.deadline}退出目录"
+        fate = profile.fate(row)
     return (
         f"附件第{row.item}项 {row.qualification}：{row.occupation}。"
         f"实施部门（单位）：{row.departments_text()}。{fate}。"
@@ -66,7 +68,7 @@ def header_fact_texts(corpus: Corpus) -> list[tuple[str, str]]:
     ]
 
 
-def build_evidence(corpus: Corpus) -> list[Evidence]:
+def build_evidence(corpus: Corpus, profile: NoticeProfile) -> list[Evidence]:
     """Every retrievable unit: header facts, clause sentences (keeping their clause number), annex rows."""
     units: list[Evidence] = []
     for key, text in header_fact_texts(corpus):
@@ -80,7 +82,7 @@ def build_evidence(corpus: Corpus) -> list[Evidence]:
     for row in corpus.annex_rows:
         units.append(
             Evidence(doc_id=f"annex-{row.position}", source="annex", item=row.item, position=row.position,
-                     label=row.label, text=annex_row_text(row))
+                     label=row.label, text=annex_row_text(row, profile))
         )
     return units
 

@@ -73,15 +73,6 @@ class AnnexRow(BaseModel):
         return self.batch == BATCH_LICENSED
 
     @property
-    def batch_words(self) -> str:
-        return {BATCH_1: "第一批", BATCH_2: "第二批"}.get(self.batch, "拟依法调整为准入类职业资格")
-
-    @property
-    def deadline(self) -> str | None:
-        """Withdrawal deadline from clause 二; None for rows not being withdrawn."""
-        return {BATCH_1: "2020年9月30日前", BATCH_2: "2020年12月31日前"}.get(self.batch)
-
-    @property
     def label(self) -> str:
         return f"附件第{self.item}项"
 

@@ -244,10 +244,13 @@ def bm25_section(sizes: list[int]) -> list[dict]:
     from assistant.bm25_index import SparseBM25
     from assistant.parse import load_corpus
     from assistant.index import build_evidence
+    from assistant.profile import NoticeProfile
     from assistant.retrieve import tokenize
 
     rng = random.Random(80)
-    vocab = sorted({t for u in build_evidence(load_corpus(ROOT / "corpus")) for t in tokenize(u.text)})
+    corpus = load_corpus(ROOT / "corpus")
+    units = build_evidence(corpus, NoticeProfile.load(corpus, ROOT / "corpus"))
+    vocab = sorted({t for u in units for t in tokenize(u.text)})
     vocab += [f"词{i}" for i in range(20000)]  # a larger corpus has a larger vocabulary
     queries = [tokenize(q) for q in QUESTIONS]
     out = []

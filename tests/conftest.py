@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from assistant import Assistant, Config  # noqa: E402
 from assistant.config import REPO_ROOT  # noqa: E402
 from assistant.parse import load_corpus  # noqa: E402
+from assistant.profile import NoticeProfile  # noqa: E402
 
 SOURCE = REPO_ROOT / "corpus" / "notice-2020-80.txt"
 SHARED_SOURCE = REPO_ROOT.parent / "shared" / "source" / "notice-2020-80.txt"
@@ -22,6 +23,12 @@ SHARED_SOURCE = REPO_ROOT.parent / "shared" / "source" / "notice-2020-80.txt"
 @pytest.fixture(scope="session")
 def corpus():
     return load_corpus(REPO_ROOT / "corpus")
+
+
+@pytest.fixture(scope="session")
+def profile(corpus) -> NoticeProfile:
+    """The notice profile: batch words and deadlines as clause 二 states them."""
+    return NoticeProfile.load(corpus, REPO_ROOT / "corpus")
 
 
 @pytest.fixture(scope="session")

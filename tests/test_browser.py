@@ -178,7 +178,7 @@ def test_core_flow_without_scrolling_the_page(browser, served, viewport):
         first.locator(".pna-copy").click()
         expect(first.locator(".pna-copy")).to_have_text("已复制")
         copied = page.evaluate("navigator.clipboard.readText()")
-        expected = presented(assistant.ask(ELECTRICIAN), assistant.corpus)["plain"]
+        expected = presented(assistant.ask(ELECTRICIAN), assistant.corpus, assistant.profile)["plain"]
         assert copied == expected
         assert "[1] 附件第1项「机械设备修理人员」：电工" in copied and "[2] 第二条：「" in copied and "*" not in copied
 
@@ -217,7 +217,7 @@ def seeded_answer(assistant) -> dict:
                    Citation(source="annex", item=1, label="附件第1项", marker=2,
                             quote="1 机械设备修理人员 电工 应急管理部、人力资源和社会保障部 2")],
         follow_ups=["退出目录前发的证书还有效吗？", "退出后怎么评价技能？"], annex_filter={"batch": "2"})
-    return presented(answer, assistant.corpus)
+    return presented(answer, assistant.corpus, assistant.profile)
 
 
 def test_follow_ups_markers_and_the_annex_link_of_an_answer(browser, served):
@@ -324,8 +324,8 @@ def test_export_downloads_the_whole_conversation_as_plain_text(browser, served, 
         download.value.save_as(path)
         text = path.read_text(encoding="utf-8-sig")
         assert text.startswith("职业资格退出目录政策问答（人社厅发〔2020〕80号）对话记录\n导出时间：")
-        electrician = presented(assistant.ask(ELECTRICIAN), assistant.corpus)["plain"]
-        weather = presented(assistant.ask("今天天气怎么样"), assistant.corpus)["plain"]
+        electrician = presented(assistant.ask(ELECTRICIAN), assistant.corpus, assistant.profile)["plain"]
+        weather = presented(assistant.ask("今天天气怎么样"), assistant.corpus, assistant.profile)["plain"]
         assert f"问1：{ELECTRICIAN}\n答：{electrician}\n\n问2：今天天气怎么样\n答：{weather}\n" in text
         assert "*" not in text and "<" not in text
 

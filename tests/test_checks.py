@@ -12,16 +12,17 @@ from assistant.checks import (
     check_not_declining, check_numbers, check_occupations, check_organisations, check_rule_supported,
     check_withdrawal, rule_overlap,
 )
-from assistant.config import Config
+from assistant.config import REPO_ROOT, Config
 from assistant.generate import AnswerChecker, SentenceGate, build_context, marked_reference
+from assistant.profile import NoticeProfile
 from assistant.records import Answer, Citation, Evidence, Grounding
 
 ELECTRICIAN_Q = "电工证什么时候退出目录？"
 
 
 @pytest.fixture(scope="module")
-def facts(corpus) -> FactBook:
-    return FactBook.of(corpus, Config().corpus_dir / "aliases.csv")
+def facts(corpus, profile) -> FactBook:
+    return FactBook.of(corpus, Config().corpus_dir / "aliases.csv", profile)
 
 
 def grounding_for(corpus, occupations: list[str], clauses=(2,), answered=True, question=ELECTRICIAN_Q,
@@ -184,6 +185,34 @@ def test_sentences_without_facts_wait_for_a_cited_one(corpus, facts):
     assert v.shown == [] and v.problems[0].failure is CheckFailure.NOT_AN_ANSWER
 
 
+# ---- batch words and deadlines come from the notice profile ------------------------------------------------------
+
+BEAUTY_OLD_DATE = "美容师属于第一批，拟于2020年9月30日前退出目录[附件第57项]。"
+BEAUTY_NEW_DATE = "美容师属于第一批，拟于2020年10月15日前退出目录[附件第57项]。"
+
+
+def test_the_checker_takes_the_batch_deadlines_from_the_profile(corpus, facts):
+    """Clause 二 moved to another batch-1 deadline: the checker then rejects the old date and accepts the new one
+    (the real profile does the opposite), so the dates it checks come from the profile, not from code."""
+    clause = corpus.clause(2)
+    changed = clause.model_copy(update={"text": clause.text.replace("9 月 30 日", "10 月 15 日")})
+    other = corpus.model_copy(update={"clauses": corpus.clauses[:2] + (changed,) + corpus.clauses[3:]})
+    moved = FactBook.of(other, REPO_ROOT / "corpus" / "aliases.csv", NoticeProfile.load(other, REPO_ROOT / "corpus"))
+    question = "美容师什么时候退出目录？"
+    real = checker_for(corpus, facts, ["美容师"], (2,), question=question)
+    assert run_check(check_dates, real, BEAUTY_OLD_DATE) is None
+    assert run_check(check_dates, real, BEAUTY_NEW_DATE).failure is CheckFailure.UNSUPPORTED_DATE
+
+    checker = checker_for(other, moved, ["美容师"], (2,), question=question)
+    assert run_check(check_dates, checker, BEAUTY_OLD_DATE).failure is CheckFailure.UNSUPPORTED_DATE
+    assert run_check(check_dates, checker, BEAUTY_NEW_DATE) is None
+    assert checker.verify(BEAUTY_NEW_DATE).text() == BEAUTY_NEW_DATE
+    assert checker.verify(BEAUTY_OLD_DATE).shown == []
+    # The annex-wide check reads 10月15日 as batch 1's deadline now: said of 电工 (batch 2) it is a contradiction.
+    assert checker.contradictions("电工拟于2020年10月15日前退出目录。") == ["电工 的退出期限被说成10月15日（附件：12月31日）"]
+    assert real.contradictions("电工拟于2020年10月15日前退出目录。") == []
+
+
 # ---- cutting the stream into sentences ---------------------------------------------------------------------------
 
 def test_the_gate_keeps_markers_after_a_full_stop_with_their_sentence():
@@ -219,18 +248,18 @@ def test_reference_answer_carries_the_labels_of_its_sources(corpus, facts):
 
 def test_context_lists_labelled_sources_highest_ranked_first_within_the_budget(corpus, facts):
     g = grounding_for(corpus, ["电工"], (2, 3, 4, 6))
-    full = build_context(g, facts=facts)
+    full = build_context(g, facts)
     assert "[附件第1项] 职业资格：机械设备修理人员；职业：电工" in full
     assert "实施部门：应急管理部、人力资源和社会保障部；批次：第二批；退出期限：2020年12月31日前退出目录" in full
     assert "9月30日前第一批退出" in full  # scan spaces removed for the model
     assert full.index("[附件第1项]") < full.index("[第二条]") < full.index("[第六条]")
-    small = build_context(g, budget_tokens=260, facts=facts)
+    small = build_context(g, facts, budget_tokens=260)
     assert "\n[附件第1项] " in small and "\n[第六条] " not in small and "因篇幅未列出" in small
 
 
 def test_a_long_list_of_occupations_is_summarised(corpus, facts):
     names = [r.occupation for r in corpus.annex_rows if r.batch == "1"]
     g = grounding_for(corpus, names, (2,))
-    context = build_context(g, facts=facts)
+    context = build_context(g, facts)
     listed = sum(1 for n in set(names) if n in context)
     assert listed < len(set(names)) and "等" in context

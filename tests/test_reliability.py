@@ -99,14 +99,15 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_a_damaged_index_is_named_in_one_line_and_rebuilt_aside(fault, pristine_index, tmp_path, corpus, caplog):
+def test_a_damaged_index_is_named_in_one_line_and_rebuilt_aside(fault, pristine_index, tmp_path, corpus, profile,
+                                                                 caplog):
     damage, words = FAULTS[fault]
     copy, build = _copy(pristine_index, tmp_path)
     damage(build)
     from assistant.embeddings import load_embeddings
 
     index = ChromaIndex(copy, load_embeddings(), Config().embedding_model)
-    problem = index.problem(corpus, build_evidence(corpus))
+    problem = index.problem(corpus, build_evidence(corpus, profile))
     assert problem and words in problem and "\n" not in problem
 
     assistant = Assistant.load(Config(index_dir=copy))

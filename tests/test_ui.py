@@ -20,7 +20,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 # ---- source cards --------------------------------------------------------------------------------------
 
-def test_cards_take_markers_and_rows_from_the_answer(corpus):
+def test_cards_take_markers_and_rows_from_the_answer(corpus, profile):
     answer = Answer(question="q", answer="电工属于第二批[2]，见第二条[1]。", answered=True, citations=[
         Citation(source="annex", item=1, label="附件第1项", quote="1 机械设备修理人员 电工 …", marker=2,
                  qualification="机械设备修理人员",
@@ -28,7 +28,7 @@ def test_cards_take_markers_and_rows_from_the_answer(corpus):
                                  deadline="2020年12月31日前")]),
         Citation(source="notice", clause=2, label="第二条", quote="其他部门……第二批退出。", marker=1),
     ])
-    cards = source_cards(answer, corpus)
+    cards = source_cards(answer, corpus, profile)
     assert [(c.marker, c.label) for c in cards] == [(1, "第二条"), (2, "附件第1项")]  # in marker order
     clause, annex = cards
     assert clause.clause_text == corpus.clause(2).text and clause.clause_text.startswith("二、")
@@ -37,14 +37,14 @@ def test_cards_take_markers_and_rows_from_the_answer(corpus):
         (["电工"], "应急管理部、人力资源和社会保障部", "第二批，2020年12月31日前退出")]
 
 
-def test_cards_without_markers_or_rows_are_numbered_in_order_and_filled_from_the_corpus(corpus):
+def test_cards_without_markers_or_rows_are_numbered_in_order_and_filled_from_the_corpus(corpus, profile):
     answer = Answer(question="q", answer="a", answered=True, citations=[
         Citation(source="annex", item=57, label="附件第57项", quote="57 美容美发服务人员 美容师 人力资源和社会保障部 1"),
         Citation(source="notice", clause=4, label="第四条", quote="退出目录前已发放的职业资格证书继续有效。", marker=1),
         Citation(source="annex", item=25, label="附件第25项", quote=""),
         Citation(source="notice", label="文头", quote="人社厅发〔2020〕80号"),
     ])
-    cards = source_cards(answer, corpus)
+    cards = source_cards(answer, corpus, profile)
     assert [(c.marker, c.label) for c in cards] == [(1, "第四条"), (2, "附件第57项"), (3, "附件第25项"), (4, "文头")]
     beauty = cards[1]
     # Only the quoted occupation of item 57, with the item's name and fields from the annex itself.
@@ -59,10 +59,10 @@ def test_cards_without_markers_or_rows_are_numbered_in_order_and_filled_from_the
     assert cards[3].clause_text is None  # 文头 has no clause to read in full
 
 
-def test_licensed_rows_say_so_instead_of_a_deadline(corpus):
+def test_licensed_rows_say_so_instead_of_a_deadline(corpus, profile):
     item = next(r.item for r in corpus.annex_rows if r.is_licensed)
     card = source_cards(Answer(question="q", answer="a", answered=True, citations=[
-        Citation(source="annex", item=item, label=f"附件第{item}项")]), corpus)[0]
+        Citation(source="annex", item=item, label=f"附件第{item}项")]), corpus, profile)[0]
     licensed = [r for r in card.rows if r.deadline is None]
     assert licensed and all(r.when == "拟依法调整为准入类职业资格" for r in licensed)
 
@@ -74,18 +74,18 @@ def test_plain_answer_text_drops_markdown():
     assert plain_answer_text(text) == "电工属于第二批[1]。\n・第一项 代码\n・第二项\n标题\n见附件目录（./?annex=1）。"
 
 
-def test_plain_text_is_the_answer_and_its_numbered_sources(corpus):
+def test_plain_text_is_the_answer_and_its_numbered_sources(corpus, profile):
     answer = Answer(question="q", answer="「电工」属于**第二批**[1]。", answered=True, citations=[
         Citation(source="annex", item=1, label="附件第1项", quote="1 机械设备修理人员 电工 应急管理部、人力资源和社会保障部 2"),
         Citation(source="notice", clause=2, label="第二条", quote="其他部门（单位）组织实施的\n66 项职业资格拟于 12 月 31 日前第二批退出。"),
     ])
-    text = plain_text(answer, source_cards(answer, corpus))
+    text = plain_text(answer, source_cards(answer, corpus, profile))
     assert text == ("「电工」属于第二批[1]。\n\n依据（人社厅发〔2020〕80号）：\n"
                     "[1] 附件第1项「机械设备修理人员」：电工（实施部门：应急管理部、人力资源和社会保障部；第二批，2020年12月31日前退出）\n"
                     "[2] 第二条：「其他部门（单位）组织实施的 66 项职业资格拟于 12 月 31 日前第二批退出。」")
     assert "*" not in text
     generated = answer.model_copy(update={"answer": "属于第二批[附件第1项]，见[第二条]。[未知]"})
-    assert plain_text(generated, source_cards(generated, corpus)).startswith("属于第二批[1]，见[2]。[未知]\n")
+    assert plain_text(generated, source_cards(generated, corpus, profile)).startswith("属于第二批[1]，见[2]。[未知]\n")
     declined = Answer(question="q", answer="通知没有涉及这个问题。", answered=False)
     assert plain_text(declined, []) == "通知没有涉及这个问题。"
 
@@ -93,7 +93,7 @@ def test_plain_text_is_the_answer_and_its_numbered_sources(corpus):
 def test_presented_answers_from_the_real_assistant(assistant):
     for question in (ELECTRICIAN, "第一批有哪些？", "退出目录前发的证书还有效吗？", "今天天气怎么样"):
         answer = assistant.ask(question)
-        shown = presented(answer, assistant.corpus)
+        shown = presented(answer, assistant.corpus, assistant.profile)
         assert shown["answer"] == answer.to_dict()
         cards = shown["cards"]
         assert [c["marker"] for c in cards] == list(range(1, len(answer.citations) + 1))
@@ -104,7 +104,7 @@ def test_presented_answers_from_the_real_assistant(assistant):
                 assert all(r["occupations"] and r["departments"] and r["when"] for r in card["rows"])
             assert card_text_line(card) in shown["plain"]
         assert "**" not in shown["plain"] and shown["plain"].startswith(plain_answer_text(answer.answer))
-    electrician = presented(assistant.ask(ELECTRICIAN), assistant.corpus)
+    electrician = presented(assistant.ask(ELECTRICIAN), assistant.corpus, assistant.profile)
     annex = next(c for c in electrician["cards"] if c["source"] == "annex")
     assert (annex["item"], annex["qualification"], annex["rows"][0]["occupations"]) == (1, "机械设备修理人员", ["电工"])
     assert annex["rows"][0]["when"] == "第二批，2020年12月31日前退出"
@@ -132,23 +132,23 @@ def test_annex_request_reads_the_page_address():
         True, "", ALL, "国家中医药管理局")
 
 
-def test_filter_annex_by_keyword_batch_and_department(corpus):
+def test_filter_annex_by_keyword_batch_and_department(corpus, profile):
     rows = corpus.annex_rows
-    assert len(filter_annex(rows)) == len(rows) == 192
-    assert {r.occupation for r in filter_annex(rows, "美容")} == {"美容师", "美发师"}  # 美容美发服务人员
-    assert {r.occupation for r in filter_annex(rows, "電工")} >= {"电工"}  # 繁体 folded
-    assert {r.item for r in filter_annex(rows, "57")} == {57}
-    first = filter_annex(rows, batch="第一批")
+    assert len(filter_annex(rows, profile)) == len(rows) == 192
+    assert {r.occupation for r in filter_annex(rows, profile, "美容")} == {"美容师", "美发师"}  # 美容美发服务人员
+    assert {r.occupation for r in filter_annex(rows, profile, "電工")} >= {"电工"}  # 繁体 folded
+    assert {r.item for r in filter_annex(rows, profile, "57")} == {57}
+    first = filter_annex(rows, profile, batch="第一批")
     assert len(first) == 29 and {r.batch for r in first} == {"1"}
-    assert len(filter_annex(rows, batch="拟依法调整为准入类职业资格")) == 7
-    tcm = filter_annex(rows, department="国家中医药管理局")
+    assert len(filter_annex(rows, profile, batch="拟依法调整为准入类职业资格")) == 7
+    tcm = filter_annex(rows, profile, department="国家中医药管理局")
     assert len(tcm) == 3 and all("国家中医药管理局" in r.departments for r in tcm)
-    assert filter_annex(rows, "美容", batch="第二批") == []
-    assert filter_annex(rows, "没有这个职业") == []
+    assert filter_annex(rows, profile, "美容", batch="第二批") == []
+    assert filter_annex(rows, profile, "没有这个职业") == []
 
 
-def test_annex_summary_counts(corpus):
-    intro, by_batch, by_dept = annex_summary(corpus.annex_rows)
+def test_annex_summary_counts(corpus, profile):
+    intro, by_batch, by_dept = annex_summary(corpus.annex_rows, profile)
     assert "**76**" in intro and "**192**" in intro
     table = {row["批次"]: (row["涉及项数"], row["职业行数"]) for _, row in by_batch.iterrows()}
     # The notice: 14 items (29 occupations) in batch 1, 66 items (156 occupations) in batch 2.
@@ -212,7 +212,7 @@ def test_ui_ask_stream_sends_tokens_then_the_presented_answer(client, assistant)
     assert events[-1][0] == "answer" and {name for name, _ in events[:-1]} == {"token"}
     shown = events[-1][1]
     assert "".join(d["text"] for _, d in events[:-1]) == shown["answer"]["answer"]
-    assert shown == json.loads(json.dumps(presented(assistant.ask(ELECTRICIAN), assistant.corpus)))
+    assert shown == json.loads(json.dumps(presented(assistant.ask(ELECTRICIAN), assistant.corpus, assistant.profile)))
     # A follow-up is resolved with the history the page sends.
     r = client.post("/ui/ask/stream", json={"question": "那它的实施部门呢？", "history": [
         {"role": "user", "content": ELECTRICIAN}, {"role": "assistant", "content": shown["answer"]["answer"]}]})

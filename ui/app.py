@@ -24,9 +24,10 @@ from pydantic import BaseModel, Field
 from assistant.config import Config
 from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.normalize import MAX_QUESTION_CHARS, normalize, validate_question
+from assistant.profile import NoticeProfile
 from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Citation, Turn
 
-from .cards import ANNEX_TAB_QUERY, DOC, presented
+from .cards import ANNEX_TAB_QUERY, DOC, annex_batch_words, presented
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def _sse(event: str, data: dict) -> bytes:
 
 def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
     """POST /ui/ask/stream, POST /ui/feedback and GET /ui/static/{chat.js,chat.css}."""
-    corpus = assistant.corpus
+    corpus, profile = assistant.corpus, assistant.profile
 
     @app.post(UI_PREFIX + "/ask/stream", include_in_schema=False)
     def ui_ask_stream(request: UiAskRequest) -> StreamingResponse:
@@ -134,7 +135,7 @@ def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
             elif ev.kind == "notice":
                 yield _sse("notice", {"text": ev.text})
             elif ev.kind == "answer" and ev.answer is not None:
-                yield _sse("answer", presented(ev.answer, corpus))
+                yield _sse("answer", presented(ev.answer, corpus, profile))
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -217,16 +218,16 @@ def page_head() -> str:
 
 # ---- the annex browser ----------------------------------------------------------------------------
 
-def _annex_frame(rows: list[AnnexRow]) -> pd.DataFrame:
+def _annex_frame(rows: list[AnnexRow], profile: NoticeProfile) -> pd.DataFrame:
     return pd.DataFrame(
-        [[r.item, r.qualification, r.occupation, r.departments_text(), r.batch_words, r.deadline or "—"]
-         for r in rows],
+        [[r.item, r.qualification, r.occupation, r.departments_text(), annex_batch_words(r, profile),
+          profile.deadline(r.batch) or "—"] for r in rows],
         columns=ANNEX_HEADERS,
     )
 
 
-def filter_annex(rows: tuple[AnnexRow, ...], keyword: str = "", batch: str = ALL, department: str = ALL
-                 ) -> list[AnnexRow]:
+def filter_annex(rows: tuple[AnnexRow, ...], profile: NoticeProfile, keyword: str = "", batch: str = ALL,
+                 department: str = ALL) -> list[AnnexRow]:
     """Rows matching all of: a keyword (in 序号, names or departments; 繁体/全角 allowed), a batch, a department."""
     words = normalize(keyword or "").split()
     want_batch = _BATCH_OF_WORDS.get(batch)
@@ -236,21 +237,23 @@ def filter_annex(rows: tuple[AnnexRow, ...], keyword: str = "", batch: str = ALL
             continue
         if department and department != ALL and department not in r.departments:
             continue
-        hay = f"{r.item} 第{r.item}项 {r.qualification} {r.occupation} {r.departments_text()} {r.batch_words}"
+        hay = (f"{r.item} 第{r.item}项 {r.qualification} {r.occupation} {r.departments_text()} "
+               f"{annex_batch_words(r, profile)}")
         if all((w in hay) or (w.isdigit() and int(w) == r.item) for w in words):
             out.append(r)
     return out
 
 
-def annex_summary(rows: tuple[AnnexRow, ...]) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+def annex_summary(rows: tuple[AnnexRow, ...], profile: NoticeProfile) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     items = len({r.item for r in rows})
+    schedule = "，".join(f"{b.word}拟于{b.deadline}退出" for b in profile.batches)
     intro = (f"附件《水平评价类技能人员职业资格退出目录安排》共 **{items}** 项职业资格、**{len(rows)}** 行职业（工种）。"
-             "批次以附件所列为准：第一批拟于2020年9月30日前退出，第二批拟于2020年12月31日前退出。")
+             f"批次以附件所列为准：{schedule}。")
     by_batch = []
     for words, code in _BATCH_OF_WORDS.items():
         batch_rows = [r for r in rows if r.batch == code]
         by_batch.append([words, len({r.item for r in batch_rows}), len(batch_rows),
-                         batch_rows[0].deadline or "—" if batch_rows else "—"])
+                         profile.deadline(code) or "—" if batch_rows else "—"])
     batch_df = pd.DataFrame(by_batch, columns=["批次", "涉及项数", "职业行数", "退出时间"])
     counts = Counter(d for r in rows for d in r.departments)
     dept_df = pd.DataFrame(
@@ -260,8 +263,8 @@ def annex_summary(rows: tuple[AnnexRow, ...]) -> tuple[str, pd.DataFrame, pd.Dat
 
 
 def _annex_tab(assistant) -> tuple:
-    rows = assistant.corpus.annex_rows
-    intro, batch_df, dept_df = annex_summary(rows)
+    rows, profile = assistant.corpus.annex_rows, assistant.profile
+    intro, batch_df, dept_df = annex_summary(rows, profile)
     counts = Counter(d for r in rows for d in r.departments)
     dept_choices = [(ALL, ALL)] + [(f"{d}（{n}）", d) for d, n in sorted(counts.items(), key=lambda x: -x[1])]
 
@@ -273,7 +276,7 @@ def _annex_tab(assistant) -> tuple:
         department = gr.Dropdown(dept_choices, value=ALL, label="实施部门", scale=2, elem_id="pna-annex-dept")
         reset = gr.Button("重置", scale=1, size="sm")
     shown = gr.Markdown(f"显示 {len(rows)} / {len(rows)} 行", elem_id="pna-annex-count")
-    table = gr.Dataframe(_annex_frame(list(rows)), interactive=False, wrap=True, max_height=560,
+    table = gr.Dataframe(_annex_frame(list(rows), profile), interactive=False, wrap=True, max_height=560,
                          column_widths=["6%", "20%", "17%", "29%", "13%", "15%"], datatype="str",
                          buttons=["copy", "fullscreen"], elem_id="pna-annex-table", show_label=False)
     with gr.Accordion("统计：按批次、按实施部门", open=True):
@@ -283,9 +286,9 @@ def _annex_tab(assistant) -> tuple:
                          elem_id="pna-annex-by-dept")
 
     def update(kw: str, b: str, d: str):
-        found = filter_annex(rows, kw, b, d)
+        found = filter_annex(rows, profile, kw, b, d)
         note = f"显示 {len(found)} / {len(rows)} 行" + ("" if found else "：没有符合条件的职业，请换个关键词或放宽筛选。")
-        return _annex_frame(found), note
+        return _annex_frame(found, profile), note
 
     for control in (keyword.change, batch.change, department.change):
         control(update, [keyword, batch, department], [table, shown], queue=False, api_visibility="private",

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field, computed_field
 
+from assistant.profile import NoticeProfile
 from assistant.records import BATCH_1, BATCH_2, Answer, AnnexRow, Citation, Corpus, SourceRow
 
 DOC = "人社厅发〔2020〕80号"
@@ -53,14 +54,20 @@ def _batch_words(batch: str) -> str:
     return _BATCH_WORDS.get(batch.strip(), LICENSED_WORDS if "准入" in batch else batch.strip())
 
 
-def rows_from_corpus(rows: list[AnnexRow]) -> list[CardRow]:
-    """Group an item's annex rows (in annex order) by (departments, batch): one CardRow per group."""
+def annex_batch_words(row: AnnexRow, profile: NoticeProfile) -> str:
+    """批次 of a row as the pages show it: the profile's 第一批 …, or the 准入类 note."""
+    return LICENSED_WORDS if row.is_licensed else profile.batch_word(row.batch)
+
+
+def rows_from_corpus(rows: list[AnnexRow], profile: NoticeProfile) -> list[CardRow]:
+    """Group an item's annex rows (in annex order) by (departments, batch): one CardRow per group; batch words and
+    deadlines are the profile's."""
     groups: dict[tuple, CardRow] = {}
     for r in rows:
         key = (r.departments, r.batch)
         if key not in groups:
-            groups[key] = CardRow(occupations=[], departments=r.departments_text(), batch=r.batch_words,
-                                  deadline=r.deadline)
+            groups[key] = CardRow(occupations=[], departments=r.departments_text(),
+                                  batch=annex_batch_words(r, profile), deadline=profile.deadline(r.batch))
         if r.occupation not in groups[key].occupations:  # item 25 prints one name twice
             groups[key].occupations.append(r.occupation)
     return list(groups.values())
@@ -71,7 +78,7 @@ def _from_source_row(row: SourceRow) -> CardRow:
                    deadline=row.deadline)
 
 
-def source_cards(answer: Answer, corpus: Corpus) -> list[SourceCard]:
+def source_cards(answer: Answer, corpus: Corpus, profile: NoticeProfile) -> list[SourceCard]:
     """The answer's citations as cards ordered by marker; markers the answer lacks are given in citation order."""
     used = {c.marker for c in answer.citations if c.marker is not None}
     next_free = 1
@@ -83,11 +90,11 @@ def source_cards(answer: Answer, corpus: Corpus) -> list[SourceCard]:
                 next_free += 1
             marker = next_free
             used.add(marker)
-        cards.append(_card(c, marker, corpus))
+        cards.append(_card(c, marker, corpus, profile))
     return sorted(cards, key=lambda card: card.marker)
 
 
-def _card(c: Citation, marker: int, corpus: Corpus) -> SourceCard:
+def _card(c: Citation, marker: int, corpus: Corpus, profile: NoticeProfile) -> SourceCard:
     card = SourceCard(marker=marker, source=c.source, label=c.label, quote=(c.quote or "").strip(),
                       item=c.item, clause=c.clause)
     if c.source == "annex" and c.item is not None:
@@ -98,7 +105,7 @@ def _card(c: Citation, marker: int, corpus: Corpus) -> SourceCard:
         else:
             # Only the rows the citation quotes, when it quotes some; otherwise the whole item.
             quoted = [r for r in item_rows if r.occupation in (c.quote or "")]
-            card.rows = rows_from_corpus(quoted or item_rows)
+            card.rows = rows_from_corpus(quoted or item_rows, profile)
     elif c.source == "notice" and c.clause is not None and 0 <= c.clause < len(corpus.clauses):
         card.clause_text = corpus.clause(c.clause).text
     return card
@@ -162,9 +169,9 @@ def plain_text(answer: Answer, cards: list[SourceCard]) -> str:
     return "\n".join(lines)
 
 
-def presented(answer: Answer, corpus: Corpus) -> dict:
+def presented(answer: Answer, corpus: Corpus, profile: NoticeProfile) -> dict:
     """What the chat pages receive for one answer: the JSON contract plus cards, plain text and the annex link."""
-    cards = source_cards(answer, corpus)
+    cards = source_cards(answer, corpus, profile)
     return {
         "answer": answer.to_dict(),
         "cards": [card.model_dump(mode="json") for card in cards],
