@@ -270,14 +270,13 @@ def test_python_api_refuses_bad_input_with_input_error(assistant):
         capped.ask("电工是第几批？", [{"role": "user", "content": "x"}] * 3)
 
 
-def test_the_chat_door_warns_and_goes_on(assistant):
-    from ui.app import ChatSession
-
-    session = ChatSession(assistant, None, "chat")
-    outputs = list(session.respond("\ud800电工", [], [], [], ""))
-    assert len(outputs) == 1 and outputs[0][0] == []  # nothing asked, the page stays as it was
-    outputs = list(session.respond("电工\u0000是第几批？", [], [], [], ""))
-    assert "第二批" in outputs[-1][0][1]["content"]
+def test_the_chat_door_refuses_bad_text_before_the_stream_and_goes_on(assistant):
+    with running(create_app(assistant)) as base:
+        bad = httpx.post(f"{base}/ui/ask/stream", content='{"question": "\\ud800电工"}'.encode(),
+                         headers={"Content-Type": "application/json"}, timeout=30)
+        assert 400 <= bad.status_code < 500 and "text/event-stream" not in bad.headers.get("content-type", "")
+        ok = httpx.post(f"{base}/ui/ask/stream", json={"question": "电工\u0000是第几批？"}, timeout=60)
+        assert ok.status_code == 200 and "第二批" in ok.text
 
 
 # ---- failures stay contained -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from assistant.config import Config
 from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore
-from assistant.normalize import MAX_QUESTION_CHARS, normalize, validate_question
+from assistant.normalize import MAX_QUESTION_CHARS, normalize
 from assistant.profile import NoticeProfile
 from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Citation, Turn
 
@@ -110,9 +110,10 @@ def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
 
     @app.post(UI_PREFIX + "/ask/stream", include_in_schema=False)
     def ui_ask_stream(request: UiAskRequest) -> StreamingResponse:
-        validate_question(request.question)
-        history = request.history[-MAX_HISTORY_TURNS:]
-        events = assistant.stream(request.question, history)
+        # The same door check as the API (a lone surrogate or a bad history is a 4xx before the stream starts);
+        # the chat keeps only the recent turns a follow-up needs, so a long conversation is never refused.
+        checked = assistant.check(request.question, request.history[-MAX_HISTORY_TURNS:])
+        events = assistant.stream(checked.question, checked.history)
         first = next(events, None)  # grounding runs now: its failure is a clean 500, not a broken stream
 
         def body() -> Iterator[bytes]:
