@@ -49,7 +49,9 @@ class Assistant:
         state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
         linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)
         retriever = HybridRetriever(units=units, index=index, k=config.top_k)
-        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir,
+        # exemplar vectors are kept beside a folder index; a replica on a Chroma server has no folder of its own
+        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE,
+                                   cache_dir=None if config.chroma_url else config.index_dir,
                                    margin=config.intent_margin)
         understanding = Understanding(corpus, linker, profile, intents)
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,

@@ -111,8 +111,11 @@ def postgres() -> Iterator[Postgres | str]:
     def ready() -> bool:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", connect_timeout=2):
-            return True
+        try:  # refused until the server listens: a slow start on a busy machine is not a failure
+            with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
 
     try:
         wait_for(ready, 60, "PostgreSQL", proc, log)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import uuid
 
 import httpx
 import pytest
@@ -176,37 +175,27 @@ def test_feedback_from_both_replicas_lands_in_one_database(deployment):
     store.close()
 
 
-def _gradio_chat_turn(base: str, question: str) -> str:
-    """One turn of the Gradio chat as the browser does it: join the queue on one connection, read the event
-    stream on another (a different TCP connection, as in a browser). Returns the raw event stream."""
-    config = httpx.get(base + "/config", timeout=30).json()
-    fn = next(i for i, d in enumerate(config["dependencies"])
-              if d.get("queue") is not False and len(d["inputs"]) == 5)  # ChatSession.respond
-    session = uuid.uuid4().hex[:11]
-    with httpx.Client(timeout=30) as joining:
-        r = joining.post(base + "/gradio_api/queue/join", json={
-            "data": [question, [], [], [], ""], "fn_index": fn, "session_hash": session, "event_data": None,
-            "trigger_id": config["dependencies"][fn]["targets"][0][0]})
-        assert r.status_code == 200, r.text
+def _chat_turn(base: str, question: str, history: list[dict]) -> str:
+    """One turn of the chat page as chat.js does it: POST /ui/ask/stream, read the event stream to its end."""
     text = ""
-    with httpx.Client(timeout=60) as reading:
-        with reading.stream("GET", base + f"/gradio_api/queue/data?session_hash={session}") as stream:
-            for line in stream.iter_lines():
+    with httpx.Client(timeout=60) as client:
+        with client.stream("POST", base + "/ui/ask/stream", json={"question": question, "history": history}) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
                 text += line + "\n"
-                if "process_completed" in line:
-                    break
     return text
 
 
-def test_gradio_chat_sessions_stick_to_one_replica_through_nginx(deployment):
-    """The chat's queue and state live in one process; nginx keeps a client on one replica for the Gradio
-    paths, so every session completes (with no stickiness about half would fail with session_not_found)."""
+def test_the_chat_needs_no_sticky_session_through_nginx(deployment):
+    """The chat page keeps its conversation in the browser and sends it with each question, so its turns may land
+    on either replica: a follow-up asked through the proxy, again and again, still resolves."""
     proxy = deployment["proxy"]
+    history = [{"role": "user", "content": "美容师是第几批？"}, {"role": "assistant", "content": "美容师属于第一批。"}]
     for _ in range(6):
-        text = _gradio_chat_turn(proxy, "美容师是第几批？")
-        assert '"success": true' in text.replace('"success":true', '"success": true'), text[-500:]
-        assert "session_not_found" not in text
-        assert "第一批" in text
+        first = _chat_turn(proxy, "美容师是第几批？", [])
+        assert "event: answer" in first and "第一批" in first
+        follow = _chat_turn(proxy, "那它的实施部门呢？", history)
+        assert "event: answer" in follow and "人力资源和社会保障部" in follow and "附件第57项" in follow
 
 
 def test_a_replica_that_goes_down_is_taken_out_of_rotation(deployment):
