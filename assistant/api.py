@@ -433,9 +433,8 @@ def serve(config: Config, workers: int = 1) -> None:
     os.environ[WORKER_CONFIG_ENV] = json.dumps(data, ensure_ascii=False)
     log.warning("serving on http://%s:%s/ with %d workers (API docs at /docs, widget at %s)", config.host,
                 config.port, workers, WIDGET_PATH)
-    log.warning("the Gradio chat and widget keep each session in one worker and need sticky sessions, which "
-                "workers sharing a port cannot give: for them run one worker per process behind "
-                "deploy/nginx.conf (docs/deploy.md); the HTTP API needs none")
+    log.info("the chat, the widget and the API keep no per-process state; queued Gradio components would need "
+             "sticky sessions (docs/deploy.md)")
     # A worker loads its Assistant (model, index) before it answers uvicorn's health pings; on a busy machine
     # that takes longer than uvicorn's 5 s default, which would restart the worker again and again.
     uvicorn.run("assistant.api:app_from_environment", factory=True, workers=workers,
