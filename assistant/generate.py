@@ -1078,8 +1078,9 @@ class LLMAnswerer:
                          failure.value, len(verdicts.shown))
             answered = not verdicts.declines or verdicts.answers > 0
             answered = answered and (offline.answered or verdicts.answers > 0)
-            answer = Answer(id=offline.id, question=grounding.question, answer=verdicts.text(), answered=answered,
-                            citations=list(verdicts.citations.values()), mode="llm",
+            text, citations = numbered(verdicts.text(), list(verdicts.citations.values()))
+            answer = Answer(id=offline.id, question=grounding.question, answer=text, answered=answered,
+                            citations=citations, mode="llm",
                             follow_ups=offline.follow_ups if offline.answered else [])
             yield StreamEvent(kind="answer", answer=answer)
             return
@@ -1110,6 +1111,19 @@ class LLMAnswerer:
             _log_failure(failure_reason(exc), exc, what="rewriting a follow-up", instead="the question as asked")
             return question
         return clean_rewrite(question, raw)
+
+
+def numbered(text: str, citations: list[Citation]) -> tuple[str, list[Citation]]:
+    """Citations numbered in order of first use, as in the offline answer. The text keeps its [label] markers: it
+    is exactly what was streamed and shown, and the front ends draw [label] and [n] alike as the numbered source."""
+    order = {c.label: c for c in citations}
+    used: dict[str, int] = {}
+    for label in re.findall(r"\[([^\[\]]+)\]", text):
+        if label in order and label not in used:
+            used[label] = len(used) + 1
+    for c in citations:
+        used.setdefault(c.label, len(used) + 1)
+    return text, sorted((c.model_copy(update={"marker": used[c.label]}) for c in citations), key=lambda c: c.marker)
 
 
 def clean_rewrite(question: str, raw: str) -> str:

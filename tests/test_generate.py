@@ -14,6 +14,8 @@ import socket
 import time
 from pathlib import Path
 
+import re
+
 import pytest
 
 from assistant import Assistant, Config
@@ -570,3 +572,12 @@ def test_recorded_outputs_of_the_real_model(llm, llm_assistant, record):
         assert a.mode == "llm" and a.answered and a.citations, (a.fallback_reason, record["note"])
     else:
         assert a.mode == "offline" and a.fallback_reason in ("llm_rejected", "llm_incomplete", "llm_no_citations")
+
+
+def test_generated_citations_are_numbered_in_order_of_first_use(llm, llm_assistant):
+    llm.script(Reply.text(GOOD))
+    a = llm_assistant.ask(ELECTRICIAN)
+    assert a.mode == "llm"
+    assert [c.marker for c in a.citations] == list(range(1, len(a.citations) + 1))
+    first_use = [label for label in dict.fromkeys(re.findall(r"\[([^\[\]]+)\]", a.answer))]
+    assert [c.label for c in a.citations][: len(first_use)] == first_use
