@@ -280,5 +280,6 @@ class Understanding:
 
 
 def is_weak(kind: MatchKind) -> bool:
-    """Links a reader must be told about (按附件中的「X」理解…), and that never get a yes or no."""
-    return kind in (MatchKind.TYPO, MatchKind.CUE)
+    """Links a reader must be told about (按附件中的「X」理解…), and that never get a yes or no: anything but the
+    annex's own name and a reviewed alias."""
+    return kind in (MatchKind.ABBREVIATION, MatchKind.TYPO, MatchKind.CUE)

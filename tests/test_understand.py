@@ -151,3 +151,10 @@ def test_the_other_batch(ask):
     history = [{"role": "user", "content": "第一批什么时候退出？"}]
     a = ask("那剩下的另一批呢？", history)
     assert "第二批" in a.answer and "12月31日" in a.answer and "156" in a.answer
+
+
+def test_an_abbreviation_is_answered_with_the_reading_said_and_without_yes_or_no(ask):
+    a = ask("信通机务员是第二批吗？")
+    assert a.answered and "第二批" in a.answer and "附件第71项" in [c.label for c in a.citations]
+    assert "信息通信网络机务员" in a.answer.split("：")[0] and "信通机务员" in a.answer.split("：")[0]
+    assert not a.answer.startswith(("是的", "不是"))
