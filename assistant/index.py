@@ -141,6 +141,18 @@ def _file_hashes(folder: Path) -> dict[str, str]:
             and not p.name.startswith("chroma.sqlite3")}
 
 
+def _settled_hashes(folder: Path, tries: int = 20, pause: float = 0.25) -> dict[str, str]:
+    """File hashes once two readings a moment apart agree (at most tries × pause seconds)."""
+    before = _file_hashes(folder)
+    for _ in range(tries):
+        time.sleep(pause)
+        now = _file_hashes(folder)
+        if now == before:
+            return now
+        before = now
+    return before
+
+
 def stored_documents_sha256(pairs) -> str:
     """One digest of (doc id, text) pairs in id order: what the collection must give back."""
     digest = hashlib.sha256()
@@ -332,8 +344,11 @@ class ChromaIndex:
             docs = [to_document(u) for u in units]
             build.store.add_documents(docs, ids=[d.id for d in docs])
             manifest = {**self._expected, "build": build_id, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            # Hashes are taken after the writes; the manifest is written last, so a folder without one is partial.
-            manifest["files"] = _file_hashes(folder)
+            # Hashes are taken after the writes have settled (Chroma may still be flushing its vector segment when
+            # add_documents returns, on a busy machine); the manifest is written last, so a folder without one is
+            # partial.
+            build.store._collection.count()
+            manifest["files"] = _settled_hashes(folder)
             (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
             problem = self.build_problem(folder, build)
             if problem:
