@@ -113,8 +113,11 @@ def test_a_damaged_index_is_named_in_one_line_and_rebuilt_aside(fault, pristine_
     assistant = Assistant.load(Config(index_dir=copy))
     assert assistant.index_state.status == "rebuilt" and assistant.index_state.build != build.name
     assert (copy / "CURRENT").read_text(encoding="utf-8").strip() == assistant.index_state.build
-    assert [r.message for r in caplog.records if "building the index aside" in r.message] == [
-        f"building the index aside: {problem}"]
+    [line] = [r.message for r in caplog.records if "building the index aside" in r.message]
+    # One line naming the damage. Opening a damaged build (above) can make Chroma rewrite its vector file too, so
+    # the load may name that change rather than the first problem found; either way it is named and rebuilt aside.
+    assert line == f"building the index aside: {problem}" or (
+        line.startswith(f"building the index aside: index build {build.name}") and "changed after it was built" in line)
     health = assistant.health()
     assert health["status"] == "ok" and health["index"]["vector_search"] == "ok"
     assert health["index"]["documents"] == 223
