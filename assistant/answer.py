@@ -22,7 +22,7 @@ from .understand import (
     ABOUT_NOTICE, ANSWERABLE_WANTS, COUNTED, PROMPT_LEAK, SAME_ITEM, TOPIC_BY_NAME, TOPICS, Interpretation, Topic, Understanding, is_weak,
 )
 
-LIST_IN_FULL = 15  # a list of more items than this is summarised, with the annex-tab filter that shows it whole
+LIST_IN_FULL = 15  # a list of more items than this also gets the annex-tab filter that shows it (annex_filter)
 MAX_CITATIONS = 12
 _EXCEPT = re.compile(r"除(了)?[^，。？]{0,14}(外|以外|之外)|other than|besides")
 _JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")

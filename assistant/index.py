@@ -13,10 +13,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from .profile import NoticeProfile
+if TYPE_CHECKING:  # chromadb loads only when an index is opened
+    from langchain_chroma import Chroma
+
 from .records import AnnexRow, Corpus, Evidence
 
 log = logging.getLogger(__name__)

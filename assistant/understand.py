@@ -140,10 +140,6 @@ class Interpretation:
     compared_to_linked: bool = False  # the first subject is unlinked and a linked one is only its yardstick
     context_from: str | None = None  # the earlier question a follow-up was resolved against
 
-    @property
-    def asserted_batches(self) -> tuple[str, ...]:
-        return self.mentions.batches
-
     def has_anchor(self) -> bool:
         m = self.mentions
         return bool(m.has_subject() or m.batches or m.clauses or self.header_facts or self.topics)
