@@ -7,9 +7,11 @@ import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +116,11 @@ class IndexState:
 
 
 class _Build:
-    """One build folder opened: its Chroma client and LangChain store, and the manifest written with it."""
+    """One build opened for serving or checking. Chroma's embedded store rewrites its own files even when it only
+    reads (a reader re-persists the vector segment, in no fixed byte order), so Chroma runs on a private copy in a
+    temporary folder: the build folder stays byte for byte what was verified, and any process can check it by hash.
+    A build is about a megabyte, so the copy costs a millisecond; a corpus too large to copy belongs on a Chroma
+    server (`RemoteChromaIndex`)."""
 
     def __init__(self, path: Path, embeddings: Embeddings) -> None:
         import chromadb  # here, not at import time: commands that never open the index do not pay for it
@@ -122,9 +128,15 @@ class _Build:
 
         self.path = path
         self.id = path.name
-        self.client = chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"assistant-index-{self.id}-"))
+        shutil.copytree(path, self.workdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MANIFEST))
+        self.client = chromadb.PersistentClient(path=str(self.workdir),
+                                                settings=chromadb.Settings(anonymized_telemetry=False))
         self.store = Chroma(collection_name=COLLECTION, embedding_function=embeddings, client=self.client,
                             collection_metadata={"hnsw:space": "cosine"})
+        # Closed and removed when the last search using the store is done (a switched-from build may still be
+        # answering a question in another thread), or at exit.
+        weakref.finalize(self.store, _release, self.client, self.workdir)
 
     @property
     def manifest(self) -> dict | None:
@@ -134,28 +146,31 @@ class _Build:
             return None
 
 
-# Chroma rewrites chroma.sqlite3 and a segment's length.bin when another process opens or counts a build, so
-# their bytes cannot be pinned; the sqlite file gets an integrity check and a read-back of every document instead.
-_VOLATILE = {"chroma.sqlite3", "length.bin", MANIFEST}
+def _release(client, workdir: Path) -> None:
+    try:
+        client.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _write_build(folder: Path, embeddings: Embeddings, docs: list[Document]) -> None:
+    """Write a Chroma store of `docs` into `folder` and close it, so that no byte of it changes afterwards."""
+    import chromadb
+    from langchain_chroma import Chroma
+
+    client = chromadb.PersistentClient(path=str(folder), settings=chromadb.Settings(anonymized_telemetry=False))
+    try:
+        store = Chroma(collection_name=COLLECTION, embedding_function=embeddings, client=client,
+                       collection_metadata={"hnsw:space": "cosine"})
+        store.add_documents(docs, ids=[d.id for d in docs])
+    finally:
+        client.close()
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of the vector-segment files Chroma never rewrites (vectors, graph links, header)."""
+    """sha256 of every file of a build but its manifest: the sqlite database, the vectors and the graph."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in _VOLATILE
-            and not p.name.startswith("chroma.sqlite3")}
-
-
-def _settled_hashes(folder: Path, tries: int = 20, pause: float = 0.25) -> dict[str, str]:
-    """File hashes once two readings a moment apart agree (at most tries × pause seconds)."""
-    before = _file_hashes(folder)
-    for _ in range(tries):
-        time.sleep(pause)
-        now = _file_hashes(folder)
-        if now == before:
-            return now
-        before = now
-    return before
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 
 def stored_documents_sha256(pairs) -> str:
@@ -283,20 +298,14 @@ class ChromaIndex:
             if key in expected and manifest.get(key) != expected[key]:
                 return f"{where} was built with another {key.replace('_', ' ').replace('sha256', '').strip()}"
         recorded = manifest.get("files") or {}
-        sizes = manifest.get("sizes") or {}
         actual = _file_hashes(folder)
-        grown = []  # vector files Chroma completed after the build (queued vectors flushed): the deep checks decide
         for name, sha in recorded.items():
             if name not in actual:
                 return f"{where} lost {name}"
             if actual[name] != sha:
-                if name in sizes and (folder / name).stat().st_size != sizes[name]:
-                    grown.append(name)
-                    continue
                 return f"{where}: {name} changed after it was built (corrupt)"
-        if grown:
-            log.info("%s: %s rewritten by Chroma since the build; checking its contents instead", where,
-                     ", ".join(grown))
+        if not recorded:
+            return f"{where} has no file hashes in its manifest (built by an older version)"
         broken = sqlite_problem(folder / "chroma.sqlite3")
         if broken:
             return f"{where}: {broken}"
@@ -353,17 +362,12 @@ class ChromaIndex:
         folder = self.index_dir / BUILDS / build_id
         folder.mkdir(parents=True)
         try:
-            build = _Build(folder, self.embeddings)
-            docs = [to_document(u) for u in units]
-            build.store.add_documents(docs, ids=[d.id for d in docs])
-            manifest = {**self._expected, "build": build_id, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            # Hashes are taken after the writes have settled (Chroma may still be flushing its vector segment when
-            # add_documents returns, on a busy machine); the manifest is written last, so a folder without one is
-            # partial.
-            build.store._collection.count()
-            manifest["files"] = _settled_hashes(folder)
-            manifest["sizes"] = {name: (folder / name).stat().st_size for name in manifest["files"]}
+            _write_build(folder, self.embeddings, [to_document(u) for u in units])
+            manifest = {**self._expected, "build": build_id, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        "files": _file_hashes(folder)}
+            # The manifest is written last, so a folder without one is partial.
             (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            build = _Build(folder, self.embeddings)
             problem = self.build_problem(folder, build)
             if problem:
                 raise IndexBuildError(f"the new build failed verification: {problem}")

