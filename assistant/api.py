@@ -391,18 +391,9 @@ def app_from_environment() -> FastAPI:
 
 
 def _prepare_index(config: Config) -> None:
-    """Build a missing or stale index once, before the workers open it (the index step alone, as
-    `assistant index` does: no linker, no BM25, no UI)."""
-    from .embeddings import load_embeddings
-    from .index import build_evidence, open_index
-    from .parse import load_corpus
-    from .profile import NoticeProfile
-
-    corpus = load_corpus(config.corpus_dir)
-    index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
-                        config.chroma_url)
-    index.ensure(corpus, build_evidence(corpus, NoticeProfile.load(corpus, config.corpus_dir)),
-                 rebuild=config.rebuild_stale_index)
+    """Make the index, word table and exemplar vectors ready once, before the workers open them (what
+    `assistant index` does: no BM25, no UI)."""
+    Assistant.prepare(config, rebuild=config.rebuild_stale_index)
 
 
 def serve(config: Config, workers: int = 1) -> None:

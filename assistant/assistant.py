@@ -15,7 +15,7 @@ from .normalize import AskInput, HistoryLimits, validate_request
 from .parse import load_corpus
 from .profile import NoticeProfile
 from .records import Answer, Corpus, Grounding, StreamEvent, Turn
-from .retrieve import HybridRetriever
+from .retrieve import HybridRetriever, token_cache_path
 from .understand import Understanding
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,24 @@ class Assistant:
     _llm: object | None = field(default=None, repr=False)
 
     @classmethod
+    def prepare(cls, config: Config | None = None, force: bool = False, rebuild: bool = True) -> IndexState:
+        """What `assistant index` makes once for every process that loads later: the Chroma build, the tokenizer's
+        word table and the intent exemplars' vectors (the last two beside a folder index)."""
+        config = config or Config()
+        corpus = load_corpus(config.corpus_dir)
+        profile = NoticeProfile.load(corpus, config.corpus_dir)
+        embeddings = load_embeddings(config.embedding_model)
+        index = open_index(config.index_dir, embeddings, config.embedding_model, config.chroma_url)
+        units = build_evidence(corpus, profile)
+        state = index.ensure(corpus, units, rebuild=rebuild, force=force)
+        if not config.chroma_url:
+            linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile, dictionary_dir=config.index_dir)
+            HybridRetriever(units=units, index=index, token_cache=token_cache_path(
+                config.index_dir, units, linker.dictionary.key)).unit_tokens()
+            IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir)
+        return state
+
+    @classmethod
     def load(cls, config: Config | None = None) -> "Assistant":
         """Parse-stage output, embeddings and index as the configuration names them; builds a missing index."""
         config = config or Config()
@@ -47,11 +65,13 @@ class Assistant:
         embeddings = load_embeddings(config.embedding_model)
         index = open_index(config.index_dir, embeddings, config.embedding_model, config.chroma_url)
         state = index.ensure(corpus, units, rebuild=config.rebuild_stale_index)
-        linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile)
-        retriever = HybridRetriever(units=units, index=index, k=config.top_k)
-        # exemplar vectors are kept beside a folder index; a replica on a Chroma server has no folder of its own
-        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE,
-                                   cache_dir=None if config.chroma_url else config.index_dir,
+        # the word table and the exemplar vectors are kept beside a folder index; a replica on a Chroma server has
+        # no folder of its own
+        cache_dir = None if config.chroma_url else config.index_dir
+        linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile, dictionary_dir=cache_dir)
+        retriever = HybridRetriever(units=units, index=index, k=config.top_k,
+                                    token_cache=token_cache_path(cache_dir, units, linker.dictionary.key))
+        intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=cache_dir,
                                    margin=config.intent_margin)
         understanding = Understanding(corpus, linker, profile, intents)
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,

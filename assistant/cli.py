@@ -199,20 +199,22 @@ def cmd_parse(args, config: Config) -> int:
 
 
 def cmd_index(args, config: Config) -> int:
-    from .embeddings import load_embeddings
-    from .index import build_evidence, open_index
-    from .parse import load_corpus
-    from .profile import NoticeProfile
-
-    corpus = load_corpus(config.corpus_dir)
-    units = build_evidence(corpus, NoticeProfile.load(corpus, config.corpus_dir))
-    index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
-                        config.chroma_url)
     if args.check:
+        from .embeddings import load_embeddings
+        from .index import build_evidence, open_index
+        from .parse import load_corpus
+        from .profile import NoticeProfile
+
+        corpus = load_corpus(config.corpus_dir)
+        units = build_evidence(corpus, NoticeProfile.load(corpus, config.corpus_dir))
+        index = open_index(config.index_dir, load_embeddings(config.embedding_model), config.embedding_model,
+                           config.chroma_url)
         problem = index.problem(corpus, units)
         print(problem or f"index at {config.index_dir} is up to date ({len(units)} documents)")
         return EXIT_FAILURE if problem else EXIT_OK
-    state = index.ensure(corpus, units, rebuild=True, force=args.force)
+    from .assistant import Assistant
+
+    state = Assistant.prepare(config, force=args.force)
     verb = {"fresh": "is up to date", "built": "built", "rebuilt": "rebuilt"}[state.status]
     print(f"index at {config.index_dir} {verb}: build {state.build}, {state.count} documents, "
           f"model {config.embedding_model}")

@@ -22,7 +22,7 @@ from langchain_core.embeddings import Embeddings
 
 from .profile import NoticeProfile
 if TYPE_CHECKING:  # chromadb loads only when an index is opened
-    from langchain_chroma import Chroma
+    from chromadb.api.models.Collection import Collection
 
 from .records import AnnexRow, Corpus, Evidence
 
@@ -122,9 +122,11 @@ class _Build:
     A build is about a megabyte, so the copy costs a millisecond; a corpus too large to copy belongs on a Chroma
     server (`RemoteChromaIndex`)."""
 
-    def __init__(self, path: Path, embeddings: Embeddings) -> None:
-        import chromadb  # here, not at import time: commands that never open the index do not pay for it
-        from langchain_chroma import Chroma
+    def __init__(self, path: Path) -> None:
+        # chromadb loads here, not at import time: commands that never open the index do not pay for it. Serving
+        # talks to the collection directly: langchain-chroma (and the LangChain retriever and tracing modules it
+        # imports) would double the CPU of a cold answer, and it is needed only to write a build.
+        import chromadb
 
         self.path = path
         self.id = path.name
@@ -132,11 +134,10 @@ class _Build:
         shutil.copytree(path, self.workdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MANIFEST))
         self.client = chromadb.PersistentClient(path=str(self.workdir),
                                                 settings=chromadb.Settings(anonymized_telemetry=False))
-        self.store = Chroma(collection_name=COLLECTION, embedding_function=embeddings, client=self.client,
-                            collection_metadata={"hnsw:space": "cosine"})
-        # Closed and removed when the last search using the store is done (a switched-from build may still be
+        self.collection = self.client.get_collection(COLLECTION)
+        # Closed and removed when the last search using the collection is done (a switched-from build may still be
         # answering a question in another thread), or at exit.
-        weakref.finalize(self.store, _release, self.client, self.workdir)
+        weakref.finalize(self.collection, _release, self.client, self.workdir)
 
     @property
     def manifest(self) -> dict | None:
@@ -151,6 +152,13 @@ def _release(client, workdir: Path) -> None:
         client.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _nearest(collection: Collection, vector, k: int) -> list[tuple[str, float]]:
+    """(doc id, cosine similarity) of the k nearest units, best first (the collection's space is cosine)."""
+    found = collection.query(query_embeddings=[vector], n_results=k, include=["metadatas", "distances"])
+    return [(meta["doc_id"], 1.0 - float(distance)) for meta, distance in zip(found["metadatas"][0],
+                                                                          found["distances"][0])]
 
 
 def _write_build(folder: Path, embeddings: Embeddings, docs: list[Document]) -> None:
@@ -230,13 +238,13 @@ class ChromaIndex:
         return (build or self.index_dir) / MANIFEST
 
     @property
-    def store(self) -> Chroma:
+    def collection(self) -> Collection:
         if self._build is None:
             named = self._named_build()
             if named is None:
                 raise StaleIndexError(f"no index at {self.index_dir}; run `assistant index` to build it")
-            self._build = _Build(named, self.embeddings)
-        return self._build.store
+            self._build = _Build(named)
+        return self._build.collection
 
     @property
     def build_id(self) -> str:
@@ -310,18 +318,21 @@ class ChromaIndex:
         if broken:
             return f"{where}: {broken}"
         try:
-            build = opened or _Build(folder, self.embeddings)
-            count = build.store._collection.count()
+            build = opened or _Build(folder)
+            count = build.collection.count()
             if expected and count != expected["count"]:
                 return f"{where} holds {count} documents, expected {expected['count']}"
-            stored = build.store._collection.get(include=["documents"])
+            stored = build.collection.get(include=["documents"])
             if expected and stored_documents_sha256(zip(stored["ids"], stored["documents"])) != expected.get(
                     "stored_documents_sha256"):
                 return f"{where}: the documents read back differ from the corpus"
             if self._probe is not None:
                 text, doc_id = self._probe
-                hits = build.store.similarity_search_by_vector(self.embeddings.embed_query(text), k=1)
-                if not hits or hits[0].metadata.get("doc_id") != doc_id:
+                # the probe's stored vector must find its own row first: the graph search works (the model that
+                # made the vectors is the manifest's)
+                vector = build.collection.get(ids=[doc_id], include=["embeddings"])["embeddings"]
+                hits = _nearest(build.collection, vector[0], 1) if len(vector) else []
+                if not hits or hits[0][0] != doc_id:
                     return f"{where} failed its probe query (did not find {doc_id} first)"
         except Exception as exc:  # noqa: BLE001 — chromadb raises many kinds; each means "cannot serve"
             return f"{where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
@@ -334,7 +345,15 @@ class ChromaIndex:
         if named is None:
             return f"no index at {self.index_dir}"
         opened = self._build if self._build and self._build.path == named else None
-        return self.build_problem(named, opened)
+        if opened is None and (named / MANIFEST).is_file():
+            try:
+                opened = _Build(named)
+            except Exception:  # noqa: BLE001 — build_problem names why it cannot be opened
+                opened = None
+        problem = self.build_problem(named, opened)
+        if problem is None and opened is not None:
+            self._build = opened  # the build just verified serves: it is not opened a second time
+        return problem
 
     # -- building -----------------------------------------------------------------------------------------
 
@@ -344,7 +363,7 @@ class ChromaIndex:
         if problem is None:
             named = self._named_build()
             if self._build is None or self._build.path != named:
-                self._build = _Build(named, self.embeddings)
+                self._build = _Build(named)
             self._remember_pointer()
             return IndexState("fresh", len(units), self.current_manifest() or {}, self._build.id)
         if not rebuild:
@@ -367,7 +386,7 @@ class ChromaIndex:
                         "files": _file_hashes(folder)}
             # The manifest is written last, so a folder without one is partial.
             (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            build = _Build(folder, self.embeddings)
+            build = _Build(folder)
             problem = self.build_problem(folder, build)
             if problem:
                 raise IndexBuildError(f"the new build failed verification: {problem}")
@@ -423,7 +442,7 @@ class ChromaIndex:
             if named is None or (self._build is not None and named == self._build.path):
                 return
             try:
-                candidate = _Build(named, self.embeddings)
+                candidate = _Build(named)
             except Exception as exc:  # noqa: BLE001
                 candidate, problem = None, f"index build {named.name} cannot be opened ({type(exc).__name__})"
             else:
@@ -445,19 +464,19 @@ class ChromaIndex:
         self.refresh()
         try:
             vector = self.embeddings.embed_query(query[:DENSE_QUERY_CHARS])
-            hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+            hits = _nearest(self.collection, vector, k)
         except Exception as exc:
             self.dense_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
             raise
         self.dense_error = None
-        return [(doc.metadata["doc_id"], 1.0 - float(distance)) for doc, distance in hits]
+        return hits
 
     def serving(self) -> dict:
         """What is actually serving, for /healthz: build, documents counted now, and whether vectors work."""
         self.refresh()
         info: dict = {"build": self.build_id, "pointer": (self._named_build() or Path("")).name}
         try:
-            info["documents"] = self.store._collection.count()
+            info["documents"] = self.collection.count()
             if self._probe is not None:
                 self.search(self._probe[0], 1)
             info["vector_search"] = "ok"
@@ -500,8 +519,8 @@ class RemoteChromaIndex(ChromaIndex):
         self.dense_error = None
 
     @property
-    def store(self):
-        return self._remote
+    def collection(self) -> Collection:
+        return self._remote._collection  # langchain-chroma writes the collection; searches use it directly
 
     @property
     def build_id(self) -> str:

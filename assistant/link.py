@@ -15,8 +15,8 @@ import jieba
 
 from .profile import NoticeProfile
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
+from .words import use_dictionary
 
-jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
 
 ALIASES_FILE = "aliases.csv"
 CUES_FILE = "cues.csv"  # words of a job description that identify an occupation (假牙 → 口腔修复体制作工)
@@ -254,7 +254,8 @@ class _Span:
 
 
 class EntityLinker:
-    def __init__(self, corpus: Corpus, aliases_path: Path | None, profile: NoticeProfile | None = None) -> None:
+    def __init__(self, corpus: Corpus, aliases_path: Path | None, profile: NoticeProfile | None = None,
+                 dictionary_dir: Path | None = None) -> None:
         self.corpus = corpus
         self.profile = profile
         self.lexicon = Lexicon.from_corpus(corpus, aliases_path)
@@ -267,8 +268,8 @@ class EntityLinker:
                     cue, target = _fold(rec["cue"]), rec["target"].strip()
                     if target in known and len(cue) >= 2:
                         self.cues.setdefault(cue, set()).add(target)
-        for word in self.lexicon.words():
-            jieba.add_word(word, freq=2000)
+        # jieba must keep every name form in one piece; the table with them is stored beside the index
+        self.dictionary = use_dictionary(self.lexicon.words(), dictionary_dir)
         self._forms = sorted(
             [(f, "occupation") for f in self.lexicon.occupations]
             + [(f, "item") for f in self.lexicon.items]

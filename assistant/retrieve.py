@@ -1,17 +1,22 @@
 """Retrieve stage: BM25 over jieba words and dense vectors from Chroma, fused by reciprocal rank."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import re
+from pathlib import Path
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import jieba
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, PrivateAttr
 from rank_bm25 import BM25Okapi
 
 from .index import ChromaIndex, to_document
+if TYPE_CHECKING:
+    from langchain_core.retrievers import BaseRetriever
 from .records import Evidence
 
 log = logging.getLogger(__name__)
@@ -31,28 +36,55 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-class HybridRetriever(BaseRetriever):
-    """A LangChain retriever over the corpus units: BM25 ∪ dense, fused with reciprocal rank fusion.
+def token_cache_path(folder: Path | None, units: list[Evidence], dictionary_key: str) -> Path | None:
+    """Where the units' BM25 tokens are kept: named by the texts and by the word table that cut them."""
+    if folder is None:
+        return None
+    digest = hashlib.sha256(dictionary_key.encode())
+    for u in units:
+        digest.update(f"{u.doc_id}\t{u.text}\n".encode("utf-8"))
+    return folder / f"bm25-tokens-{digest.hexdigest()[:16]}.json"
+
+
+@dataclass
+class HybridRetriever:
+    """The corpus units ranked by BM25 ∪ dense, fused with reciprocal rank fusion.
 
     `pinned` doc ids (rows of occupations the linker recognised) rank first: a lookup by structure beats
-    any similarity score."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    any similarity score. A plain class with a typed `run()`, not a LangChain `BaseRetriever`: that base class
+    imports LangChain's tracing stack, half a second of every cold start; `as_langchain()` gives one for chains."""
 
     units: list[Evidence]
     index: ChromaIndex
     k: int = 5
     candidates: int = 20
-    _bm25: BM25Okapi | None = PrivateAttr(default=None)
-    _by_id: dict[str, Evidence] = PrivateAttr()
+    token_cache: Path | None = None  # the units' BM25 tokens, kept beside a folder index by `assistant index`
+    _bm25: BM25Okapi | None = field(default=None, init=False, repr=False)  # built on the first query
+    _by_id: dict[str, Evidence] = field(init=False, repr=False)
 
-    def model_post_init(self, __context) -> None:
-        self._bm25 = None  # built on the first query: a cold answer from the annex needs no BM25
+    def __post_init__(self) -> None:
         self._by_id = {u.doc_id: u for u in self.units}
+
+    def unit_tokens(self) -> list[list[str]]:
+        """BM25 tokens of every unit, read from the token cache when it was made for the same texts and words."""
+        if self.token_cache is not None:
+            try:
+                return json.loads(self.token_cache.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pass
+        tokens = [tokenize(u.text) for u in self.units]
+        if self.token_cache is not None:
+            try:
+                tmp = self.token_cache.with_name(f".{self.token_cache.name}.{os.getpid()}")
+                tmp.write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
+                os.replace(tmp, self.token_cache)
+            except OSError as exc:
+                log.info("BM25 tokens not stored: %s", exc)
+        return tokens
 
     def bm25_ranking(self, query: str, n: int) -> list[tuple[str, float]]:
         if self._bm25 is None:
-            self._bm25 = BM25Okapi([tokenize(u.text) for u in self.units])
+            self._bm25 = BM25Okapi(self.unit_tokens())
         scores = self._bm25.get_scores(tokenize(query))
         order = sorted(range(len(scores)), key=lambda i: -scores[i])[:n]
         return [(self.units[i].doc_id, float(scores[i])) for i in order if scores[i] > 0]
@@ -76,5 +108,14 @@ class HybridRetriever(BaseRetriever):
         best = sorted(fused.items(), key=lambda x: -x[1])[:k]
         return [self._by_id[d].model_copy(update={"score": s}) for d, s in best]
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [to_document(u) for u in self.run(query)]
+    def as_langchain(self) -> BaseRetriever:
+        """This retriever as a LangChain `BaseRetriever` (invoke / batch / chains), made on demand."""
+        from langchain_core.retrievers import BaseRetriever
+
+        hybrid = self
+
+        class _LangChainHybrid(BaseRetriever):
+            def _get_relevant_documents(self, query: str, *, run_manager=None):
+                return [to_document(u) for u in hybrid.run(query)]
+
+        return _LangChainHybrid()

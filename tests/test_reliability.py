@@ -203,7 +203,7 @@ def test_healthz_says_vector_search_degraded_when_dense_retrieval_fails(pristine
     assistant = Assistant.load(Config(index_dir=copy))
     with running(create_app(assistant, mount_ui=False)) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as c:
         assert c.get("/healthz").json()["index"]["vector_search"] == "ok"
-        assistant.retriever.index.store.delete_collection()  # the vector store now fails every query
+        assistant.retriever.index._build.client.delete_collection("notice-2020-80")  # the vector store now fails every query
         r = c.post("/api/ask", json={"question": "已经报名了鉴定考试怎么办"})
         assert r.status_code == 200 and "第三条" in [x["label"] for x in r.json()["citations"]]
         health = c.get("/healthz")
