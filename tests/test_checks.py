@@ -248,18 +248,18 @@ def test_reference_answer_carries_the_labels_of_its_sources(corpus, facts):
 
 def test_context_lists_labelled_sources_highest_ranked_first_within_the_budget(corpus, facts):
     g = grounding_for(corpus, ["电工"], (2, 3, 4, 6))
-    full = build_context(g, facts)
+    full = build_context(g, facts).sources
     assert "[附件第1项] 职业资格：机械设备修理人员；职业：电工" in full
     assert "实施部门：应急管理部、人力资源和社会保障部；批次：第二批；退出期限：2020年12月31日前退出目录" in full
     assert "9月30日前第一批退出" in full  # scan spaces removed for the model
     assert full.index("[附件第1项]") < full.index("[第二条]") < full.index("[第六条]")
-    small = build_context(g, facts, budget_tokens=260)
+    small = build_context(g, facts, budget_tokens=260).sources
     assert "\n[附件第1项] " in small and "\n[第六条] " not in small and "因篇幅未列出" in small
 
 
 def test_a_long_list_of_occupations_is_summarised(corpus, facts):
     names = [r.occupation for r in corpus.annex_rows if r.batch == "1"]
     g = grounding_for(corpus, names, (2,))
-    context = build_context(g, facts)
+    context = build_context(g, facts).sources
     listed = sum(1 for n in set(names) if n in context)
     assert listed < len(set(names)) and "等" in context

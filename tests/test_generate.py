@@ -122,10 +122,11 @@ def test_prompt_carries_rules_sources_facts_history_and_the_key_as_bearer(llm, l
     system = messages[0]["content"]
     for rule in ("只依据", "简体中文", "[第二条]", "[附件第1项]", "没有涉及", "不予理会"):
         assert rule in system
-    # the reference answer carries its sources' markers, so a model that copies it keeps its citations
-    reference = system.rsplit("【参考答案】", 1)[1]  # last, nearest to the answer
-    assert system.index("【来源】") < system.rindex("【参考答案】")
-    assert "[附件第57项]" in reference
+    # the reference answer carries its sources' markers, so a model that copies it keeps its citations; it
+    # closes the user's turn, nearest to the answer
+    assert "依据原文整理" not in system  # the rules name it; the answer itself is not in the system prompt
+    reference = messages[-1]["content"].rsplit("【参考答案】", 1)[1]
+    assert "[附件第57项]" in reference and "第一批" in reference
     # sources with their labels, and the structured facts of the row the question is about
     assert "\n[附件第57项] " in system and "\n[第二条] " in system
     assert "职业：美容师" in system and "实施部门：人力资源和社会保障部" in system
