@@ -38,6 +38,7 @@ class FallbackReason(str, Enum):
     REJECTED = "llm_rejected"  # every sentence failed a check (the first failure is logged and in the notice)
     INCOMPLETE = "llm_incomplete"  # the checked sentences leave out the batch, deadline or department of the answer
     OUTSIDE_NOTICE = "llm_outside_notice"  # declined offline and no strong clause evidence: not asked at all
+    LONG_ANSWER = "llm_long_answer"  # the reference answer (a long list) is longer than the model may write: not asked
 
     def __str__(self) -> str:
         return self.value

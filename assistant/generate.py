@@ -96,6 +96,7 @@ _NOTICES = {
     FallbackReason.REJECTED: "生成的回答未通过与原文的逐句核对，",
     FallbackReason.INCOMPLETE: "生成的回答缺少原文中的关键事实，",
     FallbackReason.OUTSIDE_NOTICE: "问题不在通知范围内，未调用生成模型，",
+    FallbackReason.LONG_ANSWER: "回答是较长的列表，未调用生成模型，",
     FallbackReason.ERROR: "生成模型出错，",
 }
 
@@ -1047,6 +1048,10 @@ class LLMAnswerer:
         strong = not offline.answered and strong_clause_evidence(grounding)
         if not offline.answered and not strong:  # outside the notice: the offline decline stands
             yield from self._fallback_events(grounding, FallbackReason.OUTSIDE_NOTICE)
+            return
+        if estimate_tokens(marked_reference(offline, self._facts)) > self.config.llm_max_answer_tokens:
+            # a model cannot write more than its answer budget: a long list copied would be cut short
+            yield from self._fallback_events(grounding, FallbackReason.LONG_ANSWER)
             return
         checker = self.checker(grounding)
         checker.strong = strong

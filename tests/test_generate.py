@@ -272,6 +272,14 @@ def test_outside_the_notice_the_model_is_not_asked(llm, llm_assistant):
     assert "25度" not in streamed_text(events) and a.citations == [] and llm.requests == []
 
 
+def test_a_list_longer_than_the_answer_budget_is_not_sent_to_the_model(llm, llm_assistant):
+    """A model cannot write more than max_tokens: the 66 items of the second batch, copied, would be cut short."""
+    llm.script(Reply.text("第二批共66项[第二条]。"))
+    a = llm_assistant.ask("第二批退出的有哪些职业资格？全部列出来")
+    assert a.mode == "offline" and a.answered and a.fallback_reason == "llm_long_answer"
+    assert llm.requests == [] and "第66项" in a.answer and "第1项" in a.answer
+
+
 PARAPHRASE = "鉴定中心能转型吗？"
 
 
@@ -572,7 +580,8 @@ def test_recorded_outputs_of_the_real_model(llm, llm_assistant, record):
     if record["label"] == "true":
         assert a.mode == "llm" and a.answered and a.citations, (a.fallback_reason, record["note"])
     else:
-        assert a.mode == "offline" and a.fallback_reason in ("llm_rejected", "llm_incomplete", "llm_no_citations")
+        assert a.mode == "offline" and a.fallback_reason in ("llm_rejected", "llm_incomplete", "llm_no_citations",
+                                                                  "llm_long_answer")
 
 
 def test_generated_citations_are_numbered_in_order_of_first_use(llm, llm_assistant):
