@@ -1,7 +1,7 @@
-"""An alternative BM25 backend on `bm25s` (sparse matrix scoring: a query touches only the chunks that contain its
-words), for corpora far larger than this notice. Same jieba tokens as `retrieve.tokenize`. Not used by answers
-yet: `HybridRetriever` keeps rank-bm25, which is fast enough at this notice's 223 units; benchmarks/scale.py
-compares the two at 1k/10k/100k chunks (docs/benchmarks.md)."""
+"""The BM25 backend for large corpora, on `bm25s` (sparse matrix scoring: a query touches only the chunks that
+contain its words). Same jieba tokens as `retrieve.tokenize`. `HybridRetriever` uses it from `sparse_from` units on
+and keeps rank-bm25 below (this notice's 223 units take well under a millisecond); benchmarks/scale.py compares the
+two at 1k/10k/100k chunks (docs/benchmarks.md)."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -94,6 +94,20 @@ def test_hybrid_retrieval_ranks_the_asked_clause_high(assistant):
     assert top[0].label == "附件第51项"
 
 
+def test_a_large_corpus_is_ranked_by_the_sparse_bm25_index_with_the_same_leaders(assistant):
+    """From `sparse_from` units on, BM25 runs on bm25s (it scores only units sharing a query word); the leaders it
+    finds are those of rank-bm25 on the same tokens."""
+    from dataclasses import replace
+
+    from assistant.bm25_index import SparseBM25
+
+    okapi = replace(assistant.retriever, sparse_from=10**9)
+    sparse = replace(assistant.retriever, sparse_from=0)
+    for query in ("沼气工 批次", "已经报名了鉴定考试怎么办", "证书继续有效", "水平评价类职业资格 退出 准入类"):
+        assert sparse.bm25_ranking(query, 3)[0][0] == okapi.bm25_ranking(query, 3)[0][0], query
+    assert isinstance(sparse._bm25, SparseBM25) and not isinstance(okapi._bm25, SparseBM25)
+
+
 def test_hybrid_retriever_works_as_a_langchain_retriever(assistant):
     docs = assistant.retriever.as_langchain().invoke("已经报名了鉴定考试怎么办")
     assert any(d.metadata["label"] == "第三条" for d in docs)
