@@ -575,6 +575,9 @@ class AnswerChecker:
             # A clause the lead sentence rests on (第六条 for "why is it not withdrawn") must be cited too; 第二条
             # only gives the deadlines, which the batch and date facts already stand for.
             self.required |= {("label", lab) for lab in re.findall(r"\[(第[一三四五六]条|开头|附件第\d+项)\]", lead)}
+            # Every occupation the reference answer names: a list copied only in part (the first items of an annex
+            # item, the qualifications without their occupations) is true but not the answer.
+            self.required |= {fact for fact in self.facts_of(grounding.offline.answer) if fact[0] == "occupation"}
             if _ASKS_WHY.search(grounding.question):  # the reason is in the clauses the reference answer cites
                 self.required |= {("label", c.label) for c in grounding.offline.citations
                                   if c.source == "notice" and c.clause is not None}

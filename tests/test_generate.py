@@ -169,6 +169,20 @@ def test_a_true_but_incomplete_answer_is_not_shown(llm, llm_assistant):
     assert events[0].kind == "notice" and streamed_text(events) == a.answer
 
 
+def test_a_list_copied_only_in_part_is_not_shown(llm, llm_assistant):
+    """Recorded from the real model: the lead of an item's list copied, its occupations left out. True, but not the
+    answer; held back, and the full list given offline."""
+    partial = ("附件第8项「电力、热力生产和供应人员」包括6个职业（第一批1个，拟于2020年9月30日前退出；第二批5个，"
+               "拟于2020年12月31日前退出）[附件第8项][第二条]。锅炉操作工属于第一批[附件第8项]。")
+    llm.script(Reply.text(partial))
+    events = events_of(llm_assistant.stream("附件第8项是什么？"))
+    a = final(events)
+    assert a.mode == "offline" and a.fallback_reason == "llm_incomplete"
+    assert events[0].kind == "notice" and streamed_text(events) == a.answer  # nothing generated was shown
+    for name in ("锅炉运行值班员", "发电集控值班员", "变配电运行值班员", "继电保护员", "燃气轮机值班员", "锅炉操作工"):
+        assert name in a.answer
+
+
 def test_think_block_of_a_reasoning_model_is_not_shown(llm, llm_assistant):
     llm.script(Reply.text("<think>用户问电工，查附件第1项。</think>" + GOOD, chunk=5))
     events = events_of(llm_assistant.stream(ELECTRICIAN))
