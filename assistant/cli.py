@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -279,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     except (EmbeddingModelError, StaleIndexError, IndexBuildError, ParseError, FileNotFoundError) as exc:
         print(f"assistant: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # the reader left early (`assistant ask … | head`): nothing is wrong; keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

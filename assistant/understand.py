@@ -53,6 +53,7 @@ SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一�
 _NARROWING = re.compile(r"^(其中|这些|里面|当中|这里面|它们|上述|以上)")
 # "X 跟/和 Y 一样吗": Y is the yardstick, X the subject asked about.
 _COMPARED_TO = re.compile(r"(跟|和|与|同|像|如)[^，。？]{0,14}(一样|一并|相同|同样|那样|一起|同批)")
+_HOLDS = re.compile(r"持有|拿着|拿了|考了|考过|考取|取得|手上有|手里有")
 _ALSO = re.compile(r"也|同样|一并|随之|同批|一起")
 _LISTING = re.compile(r"分别|各自|各是|哪个先|哪个早|哪个晚|都是|和.{1,12}(哪|几)批|respectively")
 _YES_NO = re.compile(r"是否|会不会|是不是|有没有|吗|涉及|影响")
@@ -208,7 +209,10 @@ class Understanding:
         listing = bool(_LISTING.search(text))
         # The subject asked about is the unlinked one and the linked names are only its yardstick or premise:
         # "X 跟 Y 一样吗", "Y 第二批，X 是否也…", "持有 X 证书，是否涉及" with Y an annex name.
-        compared = bool(unlinked and linked and not listing and (
+        # "我司HR持有中级经济师证书": a role named outside any job span (HR, an alias) holds the certificate asked
+        # about; with no linked job span, the unlinked certificate is the subject.
+        held = bool(unlinked and not linked and mentions.occupations and _HOLDS.search(text[:unlinked[0].start]))
+        compared = held or bool(unlinked and linked and not listing and (
             _COMPARED_TO.search(text) or _ALSO.search(text) or (
                 any(s.span != s.name for s in unlinked) and not any(s.span != s.name for s in linked)
                 and _YES_NO.search(text))))

@@ -25,6 +25,17 @@ def test_ask_prints_answer_and_sources(run, assistant):
     assert "第二批" in result.stdout and "[附件第1项]" in result.stdout and "[第二条]" in result.stdout
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(index_dir, assistant):
+    """`assistant ask … | head -0`: the pipe is closed before the answer is written."""
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ask", "第一批有哪些职业？"], env=env,
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_ask_json_is_one_object(run, assistant):
     result = run("ask", "--json", "退出目录前发的证书还有效吗？")
     data = json.loads(result.stdout)

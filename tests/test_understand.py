@@ -128,6 +128,14 @@ def test_a_yardstick_subject_does_not_answer_for_the_one_asked(ask):
     assert not a.answered and "执业药师" in a.answer and "第二批" not in a.answer
 
 
+def test_the_holder_of_a_certificate_is_not_the_subject_asked_about(ask):
+    """HR (an alias of 企业人力资源管理师) is who holds the certificate; the certificate is what is asked about."""
+    a = ask("我们公司HR持有注册安全工程师证书，本通知涉及这个证书吗？")
+    assert not a.answered and "注册安全工程师" in a.answer
+    assert "第一批" not in a.answer and "企业人力资源管理师" not in a.answer
+    a = ask("HR持有企业人力资源管理师证书，还有效吗？")  # the certificate held is the annex one: answered
+    assert a.answered and "第一批" in a.answer and "附件第67项" in [c.label for c in a.citations]
+
 # ---- follow-ups ---------------------------------------------------------------------------------------------
 
 ELECTRICIAN = [{"role": "user", "content": "电工证什么时候退出目录？"},
