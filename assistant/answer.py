@@ -90,6 +90,12 @@ class Route:
     guard: bool = False  # a decline
 
 
+# A question about what a clause requires or lists is answered by the whole clause (as much as this many characters).
+_ASKS_WHOLE_CLAUSE = re.compile(r"哪些|哪几|几点|什么要求|何要求|要求是什么|规定了什么|都说了|全文|原文|完整")
+WHOLE_CLAUSE_CHARS = 400
+# "2019年12月，…": a sentence that opens with a time keeps it in any passage quoted from it.
+_OPENING_TIME = re.compile(r"\d{4}年(\d{1,2}月)?(\d{1,2}日)?|今年(年底|年内)?前?|(今年)?\d{1,2}月(\d{1,2}日)?前?")
+
 class GroundedAnswerer:
     """Routes an interpretation to its handler; the handler composes the cited answer from the records."""
 
@@ -498,7 +504,10 @@ class GroundedAnswerer:
             clause = self.corpus.clause(n)
             asked = re.sub(rf"第\s*\S{{1,3}}\s*条|{CLAUSE_LABELS[n]}|通知|说了什么|讲了什么|主要内容|内容", "", q.text)
             best = self.best_passage(asked, [n])
-            lead = best[3] if best and best[0] >= 2 else self.clause_summary(n)
+            # "提出了哪些要求", "主要由哪些主体": the clause as a whole answers, not its best phrase
+            whole = bool(_ASKS_WHOLE_CLAUSE.search(asked)) or asked.count("？") + asked.count("?") >= 2
+            lead = best[3] if best and best[0] >= 2 and not whole else self.clause_summary(
+                n, limit=WHOLE_CLAUSE_CHARS if whole else 160)
             d.say(f"通知{clause.label}：{lead}。", Citation(source="notice", clause=n, label=clause.label,
                                                          quote=_clean(clause.text)))
             used += [f"clause-{n}-{i}" for i in range(len(clause.sentences()))][:3]
@@ -559,6 +568,8 @@ class GroundedAnswerer:
                 for i in range(len(phrases)):
                     for j in range(i + 1, min(len(phrases), i + width) + 1):
                         passage = "，".join(phrases[i:j])
+                        if i > 0 and _OPENING_TIME.fullmatch(phrases[0]):
+                            passage = f"{phrases[0]}，{passage}"  # the time the sentence opens with goes along
                         score = self.overlap(question, passage, known)
                         # the shortest run with the best score: no padding phrases
                         if score and (best is None or score > best[0] or score == best[0] and len(passage) < len(best[3])):

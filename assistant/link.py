@@ -216,8 +216,12 @@ _STOP = set(
     "确认 说明 列明 注明 核实 查询 了解 告知 判断 分别 咨询 问问 告诉 介绍 解释 明确 确定 核对 列出 列举 提供 给出 是否 "
     "发放 颁发 核发 补发 换发 注销 吊销 撤销 认定 评价 鉴定 "
     "为 成 成为 调整 纳入 列入 归 从 被 由 向 给 把 将 "
-    "问下 问一下 一下 下 咨询 打听 手里 手上 已经 已 原来 以前 之前 现在 以后 目前 今年 去年 之后 附件 通知 文件".split()
+    "问下 问一下 一下 下 咨询 打听 手里 手上 已经 已 原来 以前 之前 现在 以后 目前 今年 去年 之后 附件 通知 文件 "
+    # words of time and relation that qualify a certificate but never name one (后续证书, 相关证书, 原有证书)
+    "后续 相关 有关 原有 上述 此前 已有 原先 剩下 全部 其他 其它 另外 新 旧 同类 后来 今后 将来 未来 有效 无效 相应 对应".split()
 ) | _FILLER
+# 这一职业资格, 该项证书, 那种工: a demonstrative with a measure word points at a name, it is not part of one
+_DEMONSTRATIVE = re.compile(r"^[这那该此本每某][一个种类项门份本张位名些样款]$")
 # A place where someone works, before a job name, is not a specialisation of it (饭店厨师 is a 厨师).
 _PLACE_END = tuple("店厂院馆司校场站局所队部地间区处园室位")
 _JOB_WORD_END = _JOB_HEADS + ("匠", "手")
@@ -232,7 +236,10 @@ _ENGLISH_STOP = set(
     "my our your his her their the a an this that these those of for in on to with and or is are was were it its "
     "i you he she we they who what which when where why how will would can could should do does did have has had "
     "if got get gets still valid affect affected apply applies about by from as at be been any all every some "
-    "issue issues issued give gives after before under".split())
+    "issue issues issued give gives after before under "
+    # quantifiers and kinds: "how many qualifications", "which types of certificates"
+    "many much more most few several various other others such both each either neither no not only same "
+    "different kind kinds type types total number numbers list whole first second batch batches".split())
 # 开网约车的, 做假牙的, 修手机的: what someone does, said as a noun; a job named by description.
 _DESCRIPTION = re.compile(r"(?<![\u4e00-\u9fff]{3})(?:开|做|修|送|跑|干|搞|卖|当|带|教|看|搬|装|拉)[\u4e00-\u9fffa-z0-9]{1,6}?的(?=$|[，。？！,.?!]|呢|吗|证|人|工作|活)")
 _AFTER_HEAD = set("归在是的吗呢还也都有和跟与及或要会能属算哪第证")
@@ -332,7 +339,8 @@ class EntityLinker:
             while k >= 0:
                 ptok = tokens[k][1]
                 if not _is_cjk(ptok) or ptok in _STOP or "的" in ptok or ptok.endswith(_PLACE_END) and len(ptok) >= 2 \
-                        or len(ptok) == 1 and ptok in _FUNCTION_CHARS or _MEASURE.match(ptok) \
+                        or all(ch in _FUNCTION_CHARS for ch in ptok) or _MEASURE.match(ptok) \
+                        or _DEMONSTRATIVE.match(ptok) \
                         or len(ptok) >= 2 and (ptok[-1] in "到了过着" or ptok[0] in "没未已") \
                         or ptok.endswith(_JOB_WORD_END) and len(ptok) >= 2 and not (len(tok) == 1 and k == i - 1) \
                         or start - tokens[k][0] > 10:

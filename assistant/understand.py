@@ -40,7 +40,9 @@ _UNSUPPORTED = re.compile(
     r"工资|薪资|薪水|收入|待遇|赚|挣|多少钱|落户|积分|加分|补贴|补助|社保|学历|文化程度|报考条件|报考要求|申报条件|费用多少|收费标准|"
     r"哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|去哪报|怎么报名|培训班|"
     r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证|"
-    r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|(费|价格|价钱).{0,4}(多少|标准|几)|有效期|到期|考试(时间|日期|安排)|(几月|哪天|什么时候)考|免考|直接换|换成|兑换|置换|转换为|salary|wage|fee|cost|sign up|register|near me"
+    r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|(费|价格|价钱).{0,4}(多少|标准|几)|有效期|到期|考试(时间|日期|安排)|(几月|哪天|什么时候)考|免考|直接换|换成|兑换|置换|转换为|salary|wage|fee|cost|sign up|register|near me|"
+    r"subsid|allowance|pension|social insurance|hukou|income|bonus|\bprice|\bpay\b|exam (date|schedule)|when is the exam|"
+    r"where (can|do|should) (i|we) (take|apply|register)|job prospects"
 , re.I)
 _INJECTION = re.compile(
     r"忽略|无视|忘记|忘掉|不要管|改做|改成|翻译成|ignore|disregard|system prompt|系统提示|提示词|你现在是|扮演|假装|越狱|jailbreak|DAN模式|开发者模式",

@@ -224,3 +224,15 @@ def test_follow_up_comparing_departments_of_two_occupations(ask):
     history = [{"role": "user", "content": "车工和电切削工批次一样吗？"}]
     a = ask("它们的实施部门一样吗", history)
     assert "实施部门不同" in a.answer and "中国机械工业联合会" in a.answer
+
+
+def test_a_question_about_what_a_clause_requires_gets_the_whole_clause(ask):
+    a = ask("第三条对职业院校和企业学徒提出了哪些要求？")
+    assert a.answered and [c.label for c in a.citations] == ["第三条"]
+    for fact in ("退回有关费用", "证书发放", "保证政策不断线"):
+        assert fact in a.answer, a.answer
+
+
+def test_a_quoted_passage_keeps_the_time_its_sentence_opens_with(assistant):
+    score, clause, index, passage = assistant.answerer.best_passage("国务院常务会议决定分步取消", [0])
+    assert clause == 0 and passage.startswith("2019年12月，国务院常务会议决定"), passage

@@ -166,3 +166,33 @@ def test_an_abbreviation_is_answered_with_the_reading_said_and_without_yes_or_no
     assert a.answered and "第二批" in a.answer and "附件第71项" in [c.label for c in a.citations]
     assert "信息通信网络机务员" in a.answer.split("：")[0] and "信通机务员" in a.answer.split("：")[0]
     assert not a.answer.startswith(("是的", "不是"))
+
+
+# ---- where a name ends -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question, occupation, fact", [
+    ("育婴员这一职业资格归哪个部门管？", "育婴员", "人力资源和社会保障部"),  # 这一: a pointer, not part of the name
+    ("第58项里孤残儿童护理员是第几批？", "孤残儿童护理员", "第二批"),  # 项里: words of function only
+    ("该项证书里的茶艺师什么时候退出？", "茶艺师", "2020年9月30日"),
+])
+def test_a_name_ends_at_pointers_and_function_words(ask, question, occupation, fact):
+    a = ask(question)
+    assert a.answered and occupation in a.answer and fact in a.answer, a.answer
+
+
+@pytest.mark.parametrize("question", ["相关证书退出目录后还有效吗？", "原有证书以后还能用吗？"])
+def test_words_of_time_and_relation_before_a_certificate_name_no_subject(ask, question):
+    a = ask(question)
+    assert a.answered and "第四条" in [c.label for c in a.citations], a.answer
+
+
+def test_english_quantifiers_are_not_names(ask):
+    a = ask("how many qualifications are in the second batch?")
+    assert a.answered and "66" in a.answer and "第二条" in [c.label for c in a.citations], a.answer
+
+
+@pytest.mark.parametrize("question", ["Are there any allowances for people who hold these certificates?",
+                                      "What is the exam schedule for next year?"])
+def test_english_questions_about_money_and_exam_dates_are_declined(ask, question):
+    a = ask(question)
+    assert not a.answered and not a.citations, a.answer
