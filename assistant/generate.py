@@ -524,7 +524,10 @@ _ASKS = {
     "batch": re.compile(r"批"),
     "date": re.compile(r"时候|何时|哪天|哪一天|日期|期限|时间|几月|截止|多久|什么时间"),
     "department": re.compile(r"部门|单位|谁管|归谁|归哪|哪个部|谁负责|负责|实施|主管|牵头"),
+    "count": re.compile(r"多少|几个|几项|几种|几类|how many", re.I),
 }
+# A count the answer states: 76项, 29个职业.
+_COUNT = re.compile(r"(\d+)\s*(项|个职业|个)")
 
 
 _ASKS_WHY = re.compile(r"为什么|为何|原因|理由|怎么回事|凭什么")
@@ -534,7 +537,7 @@ def required_facts(lead: set[tuple[str, object]], question: str, about: set[str]
     """The reference answer's lead facts of the kinds the question asks about: 第几批 / 什么时候 → the batch and its
     deadline (one goes with the other), 哪个部门 → the departments; batch and deadline when it names none of them."""
     kinds = {kind for kind, rx in _ASKS.items() if rx.search(question)}
-    if not kinds or kinds & {"batch", "date"}:
+    if not kinds - {"count"} or kinds & {"batch", "date"}:
         kinds |= {"batch", "date"}
     # The occupation the offline reading took the question to be about, when the question did not name it as the
     # annex does (做假牙的 → 口腔修复体制作工, 中药泡制工 → 中药炮制工): the answer must say which one it is.
@@ -610,7 +613,8 @@ class AnswerChecker:
         flat = squeeze(_MARKER.sub("", text))
         return ({("batch", b) for b in batches_in(flat, skip_negated=True)} | {("date", d) for d in dates_in(flat)}
                 | {("department", d) for d in self.facts.departments_in(flat)}
-                | {("occupation", n) for _, _, n in self.facts.names_in(flat) if n})
+                | {("occupation", n) for _, _, n in self.facts.names_in(flat) if n}
+                | {("count", f"{m.group(1)}{m.group(2)}") for m in _COUNT.finditer(flat)})
 
     # -- citations ---------------------------------------------------------------------------------
 
@@ -636,6 +640,9 @@ class AnswerChecker:
             return "".join(f"[{lab}]" for lab in dict.fromkeys(known))
 
         cleaned = _MARKER.sub(fix, _PAREN_MARKER.sub(r"[\1]", text))
+        # [1][2][附件第67项][第二条] read as the same sources twice: each once, in order
+        cleaned = re.sub(r"(?:\[[^\[\]]+\])+", lambda m: "".join(dict.fromkeys(re.findall(r"\[[^\[\]]+\]", m.group(0)))),
+                         cleaned)
         cleaned = re.sub(r"[ \t]+([。，；！？])", r"\1", cleaned)
         cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
         return cleaned, list(cited.values()), dropped

@@ -229,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip():
                 r = json.loads(line)
                 recorded[(r["set"], r["id"])] = r["raw"] or ""
-    sets = args.sets or [ROOT / "tests" / "eval" / n for n in ("questions.jsonl", "holdout.jsonl", "holdout2.jsonl")]
+    default = ("questions.jsonl", "holdout.jsonl", "holdout2.jsonl")
+    if recorded:  # replay the sets the recording has, in its order
+        default = tuple(dict.fromkeys(name for name, _ in recorded))
+    sets = args.sets or [ROOT / "tests" / "eval" / n for n in default]
     flags = {"llm_enabled": True, "llm_base_url": args.base_url, "llm_model": args.model}
     if args.timeout:
         flags["llm_timeout"] = args.timeout

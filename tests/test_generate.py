@@ -183,6 +183,24 @@ def test_a_list_copied_only_in_part_is_not_shown(llm, llm_assistant):
         assert name in a.answer
 
 
+def test_a_count_other_than_the_reference_answers_is_not_shown(llm, llm_assistant):
+    """Recorded from the real model: "80项" for the annex's 76 items (80 = 14 + 66 appears in the reference answer,
+    so every number in it is supported); the count asked for must be the reference answer's."""
+    llm.script(Reply.text("80项。"))
+    a = llm_assistant.ask("附件一共列出多少项职业资格？")
+    assert a.mode == "offline" and a.fallback_reason == "llm_incomplete" and "76项" in a.answer
+    llm.script(Reply.text("附件列出水平评价类76项职业资格[文头]。"))
+    a = llm_assistant.ask("附件一共列出多少项职业资格？")
+    assert a.mode == "llm" and "76项" in a.answer, a.fallback_reason
+
+
+def test_the_same_sources_cited_twice_over_are_cited_once(llm, llm_assistant):
+    llm.script(Reply.text("美容师属于第一批，拟于2020年9月30日前退出目录[1][2][附件第57项][第二条]。"))
+    a = llm_assistant.ask("美容师是第几批？")
+    assert a.mode == "llm" and "[附件第57项][第二条][附件第57项]" not in a.answer
+    assert a.answer.count("[") == 2, a.answer
+
+
 def test_think_block_of_a_reasoning_model_is_not_shown(llm, llm_assistant):
     llm.script(Reply.text("<think>用户问电工，查附件第1项。</think>" + GOOD, chunk=5))
     events = events_of(llm_assistant.stream(ELECTRICIAN))
