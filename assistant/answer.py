@@ -124,7 +124,9 @@ class GroundedAnswerer:
               self.decline_injection, guard=True),
             R("subject_not_in_annex", lambda q: bool(q.mentions.unlinked) and (
                 not q.mentions.occupations or q.compared_to_linked), self.decline_unlinked, guard=True),
-            R("other_year", lambda q: bool(self._other_years(q)) and not (q.mentions.occupations or q.mentions.items),
+            # (a wrong year in a question about the notice's own date is a false premise the header answers)
+            R("other_year", lambda q: bool(self._other_years(q)) and not (
+                q.mentions.occupations or q.mentions.items or "issue_date" in q.header_facts),
               self.decline_other_year, guard=True),
             R("practical_matter", lambda q: (q.unsupported or q.intent == "practical") and not (
                 q.mentions.occupations or q.mentions.items),
@@ -421,14 +423,18 @@ class GroundedAnswerer:
         excluding = bool(_EXCEPT.search(q.text)) and len(q.mentions.departments) == 1
         for depts in departments:
             dept = "、".join(depts) if len(depts) == 1 else "、".join(depts) + "（同时负责）"
-            dept_rows = [r for r in self.corpus.annex_rows if (not batches or r.batch in batches) and (
-                set(r.departments) - set(depts) if excluding else all(x in r.departments for x in depts))]
+            of_dept = [r for r in self.corpus.annex_rows
+                       if (set(r.departments) - set(depts) if excluding else all(x in r.departments for x in depts))]
+            dept_rows = [r for r in of_dept if not batches or r.batch in batches]
             if excluding:
                 dept = f"{dept}以外的部门"
             scope = "".join(self.profile.batch_word(b) for b in batches)
             if not dept_rows:
                 d.parts.append(f"附件中没有由{dept}实施的{scope}职业。")
-                continue
+                if not of_dept:
+                    continue
+                # 工信部的职业有第一批的吗 → none: what it does have, with their batches, answers the question
+                dept_rows, scope, batches = of_dept, "", []
             by_item: "OrderedDict[int, list[AnnexRow]]" = OrderedDict()
             for r in dept_rows:
                 by_item.setdefault(r.item, []).append(r)

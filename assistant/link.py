@@ -28,7 +28,7 @@ _ITEM_REF = re.compile(rf"(?:附件\s*)?(?:第\s*{_NUM}\s*项|序号\s*(?:为|�
 _CLAUSE_REF = re.compile(rf"第\s*{_NUM}\s*(?:条|款|部分|点)")
 _OPENING_REF = re.compile(r"开头|开篇|第一段|首段|导语|前言|引言")
 _BATCH_REF = re.compile(
-    rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)\s*batch)", re.I
+    rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)[\s-]*batch)", re.I
 )
 _CN_MONTH = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五", 6: "六", 7: "七", 8: "八", 9: "九", 10: "十", 11: "十一", 12: "十二"}
 
@@ -220,6 +220,8 @@ _STOP = set(
     # words of time and relation that qualify a certificate but never name one (后续证书, 相关证书, 原有证书)
     "后续 相关 有关 原有 上述 此前 已有 原先 剩下 全部 其他 其它 另外 新 旧 同类 后来 今后 将来 未来 有效 无效 相应 对应".split()
 ) | _FILLER
+# What makes a department's name part of another body's name: 人力资源社会保障部门职业技能鉴定中心, …部门所属协会.
+_ORGANISATION_TAIL = re.compile(r"门?(所属|下属|直属)?[\u4e00-\u9fff]{0,8}(中心|机构|协会|学会|研究院|事业单位)")
 # 这一职业资格, 该项证书, 那种工: a demonstrative with a measure word points at a name, it is not part of one
 _DEMONSTRATIVE = re.compile(r"^[这那该此本每某][一个种类项门份本张位名些样款]$")
 # A place where someone works, before a job name, is not a specialisation of it (饭店厨师 is a 厨师).
@@ -364,9 +366,10 @@ class EntityLinker:
             for w in reversed(re.findall(r"[a-z][a-z\-]*", self._lowered[: m.start()])):
                 if _ENGLISH_CERT.fullmatch(w):
                     break  # the head of an earlier phrase
-                if w in _ENGLISH_MODIFIERS:
+                parts = w.strip("-").split("-")  # first-batch, skill-level: judged by their parts
+                if all(p in _ENGLISH_MODIFIERS for p in parts):
                     continue  # national, vocational …: part of the phrase, not of the name
-                if w in _ENGLISH_STOP or len(words) >= 4:
+                if any(p in _ENGLISH_STOP for p in parts) or len(words) >= 4:
                     break
                 words.insert(0, w)
             if words:
@@ -510,9 +513,11 @@ class EntityLinker:
         occupations: list[tuple[int, str]] = []
         items: list[tuple[int, int]] = []
         departments: list[tuple[int, str]] = []
+        bodies: list[str] = []  # other bodies named after a department (its 鉴定中心)
         taken = [False] * len(text)
-        subjects = [self.link_span(s) for s in self.subject_spans(text)]
-        for span, link in zip(self.subject_spans(text), subjects):
+        spans = self.subject_spans(text)
+        subjects = [self.link_span(s) for s in spans]
+        for span, link in zip(spans, subjects):
             for i in range(span.start, span.end):
                 taken[i] = True  # a name inside a subject span is read as part of that subject only
             occupations += [(span.start, n) for n in link.occupations]
@@ -525,7 +530,14 @@ class EntityLinker:
             start = text.find(form)
             while start != -1:
                 end = start + len(form)
-                if not any(taken[start:end]):
+                body = _ORGANISATION_TAIL.match(text, end) if kind == "department" else None
+                if body and not any(taken[start:body.end()]):
+                    # 人力资源社会保障部门职业技能鉴定中心 is a body of its own, not the department: it is read as
+                    # nothing else either (no job is guessed from its words)
+                    for i in range(start, body.end()):
+                        taken[i] = True
+                    bodies.append(text[start:body.end()])
+                elif not any(taken[start:end]):
                     for i in range(start, end):
                         taken[i] = True
                     if kind == "occupation":
@@ -543,7 +555,7 @@ class EntityLinker:
         fuzzy: list[tuple[str, str]] = [(s.name, n) for s in subjects
                                          if s.kind in (MatchKind.TYPO, MatchKind.ABBREVIATION) for n in s.occupations]
         # Job descriptions, names in pieces and whole-question typos only when the question names no subject.
-        if not (subjects or occupations or items or departments):
+        if not (subjects or occupations or items or departments or bodies):
             described = self.by_cues(masked)
             fuzzy += described
             occupations += [(0, name) for _, name in described]
@@ -552,14 +564,14 @@ class EntityLinker:
                 by_cue.setdefault(typed, []).append(name)
             subjects += [SubjectLink(span=typed, name=typed, kind=MatchKind.CUE, occupations=tuple(names))
                          for typed, names in by_cue.items()]
-        if not (subjects or occupations or items or departments):
+        if not (subjects or occupations or items or departments or bodies):
             partial = self.by_name_parts(masked)
             if partial:
                 fuzzy = [partial]
                 occupations.append((0, partial[1]))
                 subjects.append(SubjectLink(span=partial[0], name=partial[0], kind=MatchKind.CUE,
                                             occupations=(partial[1],)))
-        if not (subjects or occupations or items or departments):
+        if not (subjects or occupations or items or departments or bodies):
             typos = self._fuzzy(masked)
             fuzzy = typos
             occupations += [(0, name) for _, name in typos]

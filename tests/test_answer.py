@@ -236,3 +236,9 @@ def test_a_question_about_what_a_clause_requires_gets_the_whole_clause(ask):
 def test_a_quoted_passage_keeps_the_time_its_sentence_opens_with(assistant):
     score, clause, index, passage = assistant.answerer.best_passage("国务院常务会议决定分步取消", [0])
     assert clause == 0 and passage.startswith("2019年12月，国务院常务会议决定"), passage
+
+
+def test_a_department_with_nothing_in_the_batch_asked_shows_what_it_does_have(ask):
+    a = ask("民政部组织实施的有第一批的职业吗？")
+    assert a.answered and "没有" in a.answer and "第二批" in a.answer, a.answer
+    assert any(c.label.startswith("附件第") for c in a.citations)

@@ -196,3 +196,21 @@ def test_english_quantifiers_are_not_names(ask):
 def test_english_questions_about_money_and_exam_dates_are_declined(ask, question):
     a = ask(question)
     assert not a.answered and not a.citations, a.answer
+
+
+def test_a_body_named_after_a_department_is_not_the_department(ask):
+    """…部门职业技能鉴定中心 is a body of its own: no department list, and no job guessed from its words."""
+    a = ask("人社部门的职业技能鉴定中心今后要做什么？")
+    assert a.answered and "第六条" in [c.label for c in a.citations], a.answer
+    assert "企业人力资源管理师" not in a.answer and "涉及22项" not in a.answer
+
+
+@pytest.mark.parametrize("question, fact, label", [
+    ("Was this notice issued in March 2021?", "2020年7月21日", "文头"),
+    ("Which ministry issued this document?", "人力资源社会保障部办公厅", "文头"),
+    ("What is the deadline for the second-batch qualifications?", "2020年12月31日", "第二条"),
+    ("印发这份文件的目的是什么？", "促进就业创业", "开头"),
+])
+def test_english_header_and_batch_phrasings_and_the_purpose_of_the_notice(ask, question, fact, label):
+    a = ask(question)
+    assert a.answered and fact in a.answer and label in [c.label for c in a.citations], a.answer
