@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from .index import HEADER_LABEL, header_fact_texts
 from .link import NO_BATCH, MatchKind
+from .normalize import normalize
 from .profile import NoticeProfile
 from .records import (
     BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Grounding, SourceRow, Turn,
@@ -90,6 +91,8 @@ class Route:
     guard: bool = False  # a decline
 
 
+# Where one ask of a message ends and the next begins.
+_QUESTION_END = re.compile(r"(?<=[？?])")
 # A question about what a clause requires or lists is answered by the whole clause (as much as this many characters).
 _ASKS_WHOLE_CLAUSE = re.compile(r"哪些|哪几|几点|什么要求|何要求|要求是什么|规定了什么|都说了|全文|原文|完整")
 WHOLE_CLAUSE_CHARS = 400
@@ -167,7 +170,15 @@ class GroundedAnswerer:
     def run(self, question: str, history: list[Turn], id=None) -> Grounding:
         interp = self.understanding.run(question, history)
         route = self.route(interp)
-        draft, rows, used = self.compose(interp, route)
+        # a message declined as a whole for what it asks (fees, other years, off topic …) is not split into asks
+        # that would each look answerable; a subject the annex lacks is declined in its own ask
+        parts = self.sub_questions(question, history) if not route.guard or route.name == "subject_not_in_annex" \
+            else []
+        if parts:  # "它们最晚什么时候退出？第二批呢？": each ask answered in turn, one answer, one set of markers
+            draft, rows, used = self.compose_parts(parts)
+            route = replace(route, name="+".join(r.name for _, r in parts))
+        else:
+            draft, rows, used = self.compose(interp, route)
         standalone = interp.text if not interp.context_from else f"{interp.context_from} {interp.text}"
         pinned = self.pinned_evidence(draft, rows, used)
         evidence = self.retriever.run(standalone, pinned=pinned)
@@ -181,6 +192,39 @@ class GroundedAnswerer:
         d, used = Draft(), []
         rows = (route or self.route(q)).handler(q, d, used) or []
         return d, rows, used
+
+    def sub_questions(self, question: str, history: list[Turn]) -> list[tuple[Interpretation, Route]]:
+        """The asks of a message with two to four questions, each read with the ones before it as context, when
+        they ask different things (another subject, batch, topic or route); [] when it is one ask, or when a part
+        is one no rule reads (then the message is read as a whole)."""
+        parts = [p.strip() for p in _QUESTION_END.split(question) if len(p.strip().strip("？?")) >= 2]
+        if not 2 <= len(parts) <= 4:
+            return []
+        turns, read, asks = list(history), [], []
+        for n, part in enumerate(parts):
+            q = self.understanding.run(part, turns)
+            read.append((q, self.route(q)))
+            turns = turns + [Turn(role="user", content=part)]
+            # what the first ask is about (with its context), and what each later one names of its own
+            own = q if n == 0 else self.understanding.read(normalize(part))
+            m = own.mentions
+            key = (m.occupations, m.items, m.batches, m.departments, m.clauses, tuple(s.span for s in m.unlinked),
+                   tuple(t.name for t in own.topics), own.header_facts)
+            if n == 0 or any(key):
+                asks.append(key)
+        if any(r.name == "extractive" for _, r in read):
+            return []
+        return read if len(set(asks)) >= 2 else []
+
+    def compose_parts(self, parts: list[tuple[Interpretation, Route]]) -> tuple[Draft, list[AnnexRow], list[str]]:
+        d, used, rows, answered = Draft(), [], [], False
+        for q, route in parts:
+            d.answered = True
+            rows += route.handler(q, d, used) or []
+            answered = answered or d.answered
+        d.answered = answered  # a message is answered when one of its asks is; a declined ask says so in its place
+        d.follow_ups = list(dict.fromkeys(d.follow_ups))
+        return d, [r for i, r in enumerate(rows) if r not in rows[:i]], used
 
     @staticmethod
     def pinned_evidence(draft: Draft, rows: list[AnnexRow], used: list[str]) -> list[str]:

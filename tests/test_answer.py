@@ -242,3 +242,27 @@ def test_a_department_with_nothing_in_the_batch_asked_shows_what_it_does_have(as
     a = ask("民政部组织实施的有第一批的职业吗？")
     assert a.answered and "没有" in a.answer and "第二批" in a.answer, a.answer
     assert any(c.label.startswith("附件第") for c in a.citations)
+
+
+def test_each_ask_of_a_message_is_answered_in_turn_with_one_set_of_markers(ask):
+    a = ask("文号是多少？退出目录前发的证书还有效吗？")
+    assert a.answered and "人社厅发〔2020〕80号" in a.answer and "继续有效" in a.answer
+    assert [c.label for c in a.citations] == ["文头", "第四条"] and [c.marker for c in a.citations] == [1, 2]
+
+
+def test_a_later_ask_borrows_the_question_of_the_one_before(ask):
+    history = [{"role": "user", "content": "第一批一共多少项？"},
+               {"role": "assistant", "content": "第一批14项职业资格，涉及29个职业。"}]
+    a = ask("它们什么时候之前退出？第二批呢？", history)
+    assert a.answered and "2020年9月30日" in a.answer and "2020年12月31日" in a.answer, a.answer
+
+
+def test_a_message_with_a_known_and_an_unknown_job_answers_one_and_declines_the_other(ask):
+    a = ask("保育员是第几批？宇航员呢？")
+    assert a.answered and "第一批" in a.answer and "宇航员" in a.answer
+    assert "附件第58项" in [c.label for c in a.citations] and a.answer.count("第一批") == 1
+
+
+def test_a_message_of_practical_asks_is_declined_as_a_whole(ask):
+    a = ask("在哪里报名？报名费多少？")
+    assert not a.answered and not a.citations
