@@ -287,6 +287,10 @@ class EntityLinker:
         )
         self._sounds: tuple[list, dict] | None = None  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
+        self._item_stems: dict[str, set[int]] = {}
+        for r in corpus.annex_rows:
+            if r.qualification.endswith("人员") and len(r.qualification) >= 5:
+                self._item_stems.setdefault(_fold(r.qualification[:-2]), set()).add(r.item)
         self._exact_names = {_fold(r.occupation) for r in corpus.annex_rows}
         self._name_of_fold = {_fold(r.occupation): r.occupation for r in corpus.annex_rows}
         self._bare_names = {re.sub(r"[（(][^）)]*[）)]", "", n): n for n in self._exact_names}
@@ -548,6 +552,10 @@ class EntityLinker:
                         departments += [(start, d) for d in sorted(self.lexicon.departments[form])]
                 start = text.find(form, end)
         masked = "".join("　" if t else ch for ch, t in zip(text, taken))
+        # 餐饮服务那项, 美容美发服务这一类: an item named by its 职业资格名称 without 人员, pointed at as an item
+        for stem, numbers in self._item_stems.items():
+            for m in re.finditer(re.escape(stem) + r"(?:人员)?的?(?:那|这)?一?(?:项|类)", masked):
+                items += [(m.start(), n) for n in numbers]
         for m in _ITEM_REF.finditer(masked):
             n = chinese_number(next(g for g in m.groups() if g))
             if n is not None:

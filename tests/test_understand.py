@@ -214,3 +214,20 @@ def test_a_body_named_after_a_department_is_not_the_department(ask):
 def test_english_header_and_batch_phrasings_and_the_purpose_of_the_notice(ask, question, fact, label):
     a = ask(question)
     assert a.answered and fact in a.answer and label in [c.label for c in a.citations], a.answer
+
+
+@pytest.mark.parametrize("question, fact, label", [
+    ("美容美发服务那一项有哪些职业？", "美发师", "附件第57项"),  # an item by its name without 人员
+    ("这些工作最迟什么时候要办完？", "年底", "第二条"),  # 办完 is 完成
+    ("以后企业能自行评价自己的技能人才吗？", "自主评价", "第五条"),
+])
+def test_everyday_wordings_of_items_and_topics(ask, question, fact, label):
+    a = ask(question)
+    assert a.answered and fact in a.answer and label in [c.label for c in a.citations], a.answer
+
+
+@pytest.mark.parametrize("question", ["听说等级认定报名要交500元押金，是真的吗？",
+                                      "高级茶艺指导师是不是和茶艺师一同退出？"])
+def test_sums_of_money_and_a_yardstick_job_are_not_answered_for_the_one_asked(ask, question):
+    a = ask(question)
+    assert not a.answered and "第一批" not in a.answer, a.answer
