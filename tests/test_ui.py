@@ -11,7 +11,7 @@ import pytest
 from assistant.feedback import FeedbackStore
 from assistant.records import Answer, Citation, SourceRow
 from servers import live_app
-from ui.app import ALL, ZhPage, annex_request, annex_summary, filter_annex
+from ui.app import ALL, ZhPage, annex_request, annex_summary, batch_choices, filter_annex
 from ui.cards import annex_link, card_text, plain_answer_text, plain_text, presented, source_cards
 
 ELECTRICIAN = "电工证什么时候退出目录？"
@@ -117,18 +117,20 @@ def card_text_line(card: dict) -> str:
 
 # ---- the annex tab, opened from an answer ---------------------------------------------------------------
 
-def test_annex_link_from_the_answers_filter():
+def test_annex_link_from_the_answers_filter(profile):
     def link(f):
-        return annex_link(Answer(question="q", answer="共66项…", answered=True, annex_filter=f))
+        return annex_link(Answer(question="q", answer="共66项…", answered=True, annex_filter=f), profile)
     assert link({"batch": "2"}) == "./?annex=1&batch=%E7%AC%AC%E4%BA%8C%E6%89%B9"
     assert link(None) is None and link({}) is None
     assert "department=" in link({"department": "国家中医药管理局"})
 
 
-def test_annex_request_reads_the_page_address():
-    assert annex_request({}) == (False, "", ALL, ALL)
-    assert annex_request({"annex": "1", "batch": "第二批"}) == (True, "", "第二批", ALL)
-    assert annex_request({"annex": "1", "batch": "第九批", "department": "国家中医药管理局"}) == (
+def test_annex_request_reads_the_page_address(profile):
+    batches = batch_choices(profile)
+    assert list(batches)[:2] == ["第一批", "第二批"]  # the words of clause 二, through the profile
+    assert annex_request({}, batches) == (False, "", ALL, ALL)
+    assert annex_request({"annex": "1", "batch": "第二批"}, batches) == (True, "", "第二批", ALL)
+    assert annex_request({"annex": "1", "batch": "第九批", "department": "国家中医药管理局"}, batches) == (
         True, "", ALL, "国家中医药管理局")
 
 

@@ -25,9 +25,9 @@ from assistant.config import Config
 from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.normalize import MAX_QUESTION_CHARS, normalize
 from assistant.profile import NoticeProfile
-from assistant.records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Citation, Turn
+from assistant.records import BATCH_LICENSED, AnnexRow, Citation, Turn
 
-from .cards import ANNEX_TAB_QUERY, DOC, annex_batch_words, presented
+from .cards import ANNEX_TAB_QUERY, DOC, LICENSED_WORDS, annex_batch_words, presented
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,12 @@ UI_PREFIX = "/ui"
 STATIC_FILES = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
 
 ALL = "全部"
-BATCH_CHOICES = [ALL, "第一批", "第二批", "拟依法调整为准入类职业资格"]
-_BATCH_OF_WORDS = {"第一批": BATCH_1, "第二批": BATCH_2, "拟依法调整为准入类职业资格": BATCH_LICENSED}
+
+
+def batch_choices(profile: NoticeProfile) -> dict[str, str]:
+    """The batch filter's words → batch codes: the profile's batches (from clause 二), then the 准入类 note."""
+    return {**{b.word: b.batch for b in profile.batches}, LICENSED_WORDS: BATCH_LICENSED}
+
 ANNEX_HEADERS = ["序号", "职业资格名称", "职业（工种）", "实施部门（单位）", "批次", "退出时间"]
 
 CSS = """
@@ -231,7 +235,7 @@ def filter_annex(rows: tuple[AnnexRow, ...], profile: NoticeProfile, keyword: st
                  department: str = ALL) -> list[AnnexRow]:
     """Rows matching all of: a keyword (in 序号, names or departments; 繁体/全角 allowed), a batch, a department."""
     words = normalize(keyword or "").split()
-    want_batch = _BATCH_OF_WORDS.get(batch)
+    want_batch = batch_choices(profile).get(batch)
     out = []
     for r in rows:
         if want_batch and r.batch != want_batch:
@@ -251,7 +255,7 @@ def annex_summary(rows: tuple[AnnexRow, ...], profile: NoticeProfile) -> tuple[s
     intro = (f"附件《水平评价类技能人员职业资格退出目录安排》共 **{items}** 项职业资格、**{len(rows)}** 行职业（工种）。"
              f"批次以附件所列为准：{schedule}。")
     by_batch = []
-    for words, code in _BATCH_OF_WORDS.items():
+    for words, code in batch_choices(profile).items():
         batch_rows = [r for r in rows if r.batch == code]
         by_batch.append([words, len({r.item for r in batch_rows}), len(batch_rows),
                          profile.deadline(code) or "—" if batch_rows else "—"])
@@ -273,7 +277,8 @@ def _annex_tab(assistant) -> tuple:
     with gr.Row():
         keyword = gr.Textbox(label="关键词", placeholder="职业、职业资格名称、部门或序号，如：电工", scale=3,
                              elem_id="pna-annex-keyword")
-        batch = gr.Dropdown(BATCH_CHOICES, value=ALL, label="批次", scale=2, elem_id="pna-annex-batch")
+        batch = gr.Dropdown([ALL, *batch_choices(profile)], value=ALL, label="批次", scale=2,
+                            elem_id="pna-annex-batch")
         department = gr.Dropdown(dept_choices, value=ALL, label="实施部门", scale=2, elem_id="pna-annex-dept")
         reset = gr.Button("重置", scale=1, size="sm")
     shown = gr.Markdown(f"显示 {len(rows)} / {len(rows)} 行", elem_id="pna-annex-count")
@@ -310,12 +315,12 @@ def _store(config: Config, store: FeedbackStore | None) -> FeedbackStore | None:
         return None
 
 
-def annex_request(query: dict[str, str]) -> tuple[bool, str, str, str]:
+def annex_request(query: dict[str, str], batches: dict[str, str]) -> tuple[bool, str, str, str]:
     """(open the annex tab?, keyword, batch, department) from the page address, e.g. ?annex=1&batch=第二批."""
     if not query.get(ANNEX_TAB_QUERY):
         return False, "", ALL, ALL
     batch = query.get("batch", ALL)
-    return (True, query.get("keyword", "")[:100], batch if batch in BATCH_CHOICES else ALL,
+    return (True, query.get("keyword", "")[:100], batch if batch in batches else ALL,
             query.get("department", ALL)[:50] or ALL)
 
 
@@ -334,7 +339,7 @@ def build_chat(assistant, config: Config, store: FeedbackStore | None = None) ->
 
         def on_load(request: gr.Request):
             query = dict(request.query_params) if request is not None else {}
-            open_annex, kw, b, d = annex_request(query)
+            open_annex, kw, b, d = annex_request(query, batch_choices(assistant.profile))
             if not open_annex:
                 return (gr.update(),) * 6
             known = {name for row in assistant.corpus.annex_rows for name in row.departments}

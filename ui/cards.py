@@ -12,12 +12,11 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, Field, computed_field
 
 from assistant.profile import NoticeProfile
-from assistant.records import BATCH_1, BATCH_2, Answer, AnnexRow, Citation, Corpus, SourceRow
+from assistant.records import BATCH_LICENSED, Answer, AnnexRow, Citation, Corpus, SourceRow
 
 DOC = "人社厅发〔2020〕80号"
 ANNEX_TAB_QUERY = "annex"  # "/?annex=1&batch=第二批" opens the 附件目录 tab with that filter
 
-_BATCH_WORDS = {BATCH_1: "第一批", BATCH_2: "第二批", "1": "第一批", "2": "第二批", "第一批": "第一批", "第二批": "第二批"}
 LICENSED_WORDS = "拟依法调整为准入类职业资格"
 
 
@@ -51,7 +50,8 @@ class SourceCard(BaseModel):
 
 
 def _batch_words(batch: str) -> str:
-    return _BATCH_WORDS.get(batch.strip(), LICENSED_WORDS if "准入" in batch else batch.strip())
+    """A source row's batch as the pages show it: the answerer's words (the profile's), the 准入类 note shortened."""
+    return LICENSED_WORDS if "准入" in batch else batch.strip()
 
 
 def annex_batch_words(row: AnnexRow, profile: NoticeProfile) -> str:
@@ -111,12 +111,12 @@ def _card(c: Citation, marker: int, corpus: Corpus, profile: NoticeProfile) -> S
     return card
 
 
-def annex_link(answer: Answer) -> str | None:
+def annex_link(answer: Answer, profile: NoticeProfile) -> str | None:
     """The 附件目录 address that shows a summarised list whole, from `Answer.annex_filter`."""
     f = answer.annex_filter or {}
     params: dict[str, str] = {}
     if f.get("batch"):
-        batch = _batch_words(f["batch"])
+        batch = LICENSED_WORDS if f["batch"] == BATCH_LICENSED else profile.batch_word(f["batch"])
         params["batch"] = batch
     for key in ("department", "keyword"):
         if f.get(key):
@@ -176,5 +176,5 @@ def presented(answer: Answer, corpus: Corpus, profile: NoticeProfile) -> dict:
         "answer": answer.to_dict(),
         "cards": [card.model_dump(mode="json") for card in cards],
         "plain": plain_text(answer, cards),
-        "annex_link": annex_link(answer),
+        "annex_link": annex_link(answer, profile),
     }
