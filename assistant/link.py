@@ -221,6 +221,9 @@ _STOP = set(
     # words of time and relation that qualify a certificate but never name one (后续证书, 相关证书, 原有证书)
     "后续 相关 有关 原有 上述 此前 已有 原先 剩下 全部 其他 其它 另外 新 旧 同类 后来 今后 将来 未来 有效 无效 相应 对应".split()
 ) | _FILLER
+_INSTITUTION = ("院校", "学校", "学院", "技校", "公司", "协会", "中心", "院", "校", "厂", "班")
+# Words that join a field to 资格 (法律职业资格, 会计专业技术资格): kept when a field word stands before them.
+_FIELD_LINKS = {"职业", "专业技术", "专业", "技术"}
 # What makes a department's name part of another body's name: 人力资源社会保障部门职业技能鉴定中心, …部门所属协会.
 _ORGANISATION_TAIL = re.compile(r"门?(所属|下属|直属)?[\u4e00-\u9fff]{0,8}(中心|机构|协会|学会|研究院|事业单位)")
 # 这一职业资格, 该项证书, 那种工: a demonstrative with a measure word points at a name, it is not part of one
@@ -318,7 +321,8 @@ class EntityLinker:
         tokens, pos = [], 0
         for tok in jieba.lcut(text):
             # jieba sometimes glues a head to the next word (照护师归 → 照护/师归): split it off again
-            if len(tok) == 2 and tok[0] in _JOB_HEADS and tok[1] in _AFTER_HEAD:
+            # (and a certificate word to the next one: 叉车证第几批 → 证/第)
+            if len(tok) == 2 and tok[0] in _JOB_HEADS + ("证",) and (tok[1] in _AFTER_HEAD or tok[1] in _FUNCTION_CHARS):
                 tokens += [(pos, tok[0]), (pos + 1, tok[1])]
             else:
                 tokens.append((pos, tok))
@@ -332,8 +336,8 @@ class EntityLinker:
             is_job = len(tok) >= 1 and tok.endswith(self._job_heads) and _is_cjk(tok)
             is_cert = any(tok == h or (tok.endswith(h) and len(tok) > len(h) and tok[: -len(h)] not in _CERT_VERB)
                           for h in self._cert_heads)
-            if not (is_job or is_cert):
-                i += 1
+            if not (is_job or is_cert) or is_job and i + 1 < len(tokens) and tokens[i + 1][1].startswith(_INSTITUTION):
+                i += 1  # 技工院校, 电工学校: a job word naming a kind of school or firm is not a job asked about
                 continue
             # a certificate word right after a job word belongs to it (电工 证)
             end = start + len(tok)
@@ -345,6 +349,12 @@ class EntityLinker:
             # the head token itself may be a job word already (美容师); a bare 工/师 needs the token before it
             while k >= 0:
                 ptok = tokens[k][1]
+                if ptok in _FIELD_LINKS and k >= 1 and _is_cjk(tokens[k - 1][1]) and len(tokens[k - 1][1]) >= 2 \
+                        and tokens[k - 1][1] not in _STOP and not tokens[k - 1][1].endswith(_JOB_WORD_END) \
+                        and _is_noun(tokens[k - 1][1]):
+                    begin = tokens[k][0]  # 法律职业资格, 会计专业技术资格: the field before it names the qualification
+                    k -= 1
+                    continue
                 if not _is_cjk(ptok) or ptok in _STOP or "的" in ptok or ptok.endswith(_PLACE_END) and len(ptok) >= 2 \
                         or all(ch in _FUNCTION_CHARS for ch in ptok) or _MEASURE.match(ptok) \
                         or _DEMONSTRATIVE.match(ptok) \
@@ -713,6 +723,13 @@ def lazy_pinyin(text: str) -> list[str]:
     from pypinyin import lazy_pinyin as convert  # its tables load only when a question needs a sound match
 
     return convert(text)
+
+
+def _is_noun(word: str) -> bool:
+    """A field (法律), not a verb or preposition (对接, 按照): jieba's part of speech, loaded only when asked."""
+    from jieba import posseg
+
+    return all(w.flag == "n" for w in posseg.lcut(word))
 
 
 def _is_cjk(token: str) -> bool:

@@ -223,7 +223,8 @@ class Understanding:
         compared = held or bool(unlinked and linked and not listing and (
             _COMPARED_TO.search(text) or _ALSO.search(text) or (
                 any(s.span != s.name for s in unlinked) and not any(s.span != s.name for s in linked)
-                and _YES_NO.search(text))))
+                # (a job described in words, 装空调修空调的, is the one the unlinked name tries to say)
+                and not any(s.kind is MatchKind.CUE for s in linked) and _YES_NO.search(text))))
         return Interpretation(
             text=text, mentions=mentions, wants=wants, topics=topics, header_facts=header,
             unsupported=any(not any(t.pattern.fullmatch(m.group()) for t in TOPICS) for m in _UNSUPPORTED.finditer(text)),

@@ -231,3 +231,17 @@ def test_everyday_wordings_of_items_and_topics(ask, question, fact, label):
 def test_sums_of_money_and_a_yardstick_job_are_not_answered_for_the_one_asked(ask, question):
     a = ask(question)
     assert not a.answered and "第一批" not in a.answer, a.answer
+
+
+@pytest.mark.parametrize("question", ["宇宙飞船装配工由哪个部门管？", "挖掘机证第几批退", "法律职业资格证书还有效吗？"])
+def test_names_glued_to_the_next_word_or_joined_by_a_field_are_still_subjects(ask, question):
+    """jieba glues a head to what follows (工由, 证第); 法律职业资格 is a qualification of its own."""
+    a = ask(question)
+    assert not a.answered and "第一批" not in a.answer and "第二批" not in a.answer, a.answer
+    assert "第四条" not in [c.label for c in a.citations]
+
+
+@pytest.mark.parametrize("question", ["技工院校的在校生以后怎么办？", "按照职业资格证书培养计划招的学生结业拿什么证？"])
+def test_a_school_named_by_a_job_word_and_a_verb_before_a_certificate_are_not_subjects(ask, question):
+    a = ask(question)
+    assert a.answered and "第三条" in [c.label for c in a.citations], a.answer
