@@ -151,7 +151,8 @@ def main() -> None:
                                  "cpu": _cpu_model(), "kernel": platform.release()}}
     work = Path(tempfile.mkdtemp(prefix="pna-bench-"))
     py = sys.executable
-    env = assistant_env(PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks'}")
+    # The per-client rate limit is off: every request of the load comes from one address (127.0.0.1).
+    env = assistant_env(PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks'}", ASSISTANT_RATE_LIMIT="")
     ours_index, base_index = work / "index", work / "baseline-index"
 
     # Index build: our index (Assistant's units) vs the plain pipeline's chunks, each in a fresh process.
