@@ -674,7 +674,11 @@ class EntityLinker:
             hits = [w for w in words if w in name]
             hits = [w for w in hits if not any(w != o and w in o for o in hits)]  # 人力 inside 人力资源 is one word
             covered = len(set().union(*[set(w) for w in hits])) if hits else 0
-            if (len(hits) >= 2 or among) and hits and covered * 2 >= len(name if not among else min(hits, key=len)):
+            # said in one phrase: the pieces lie close together (公共安全 … 水平评价 is not 安全评价师)
+            starts = [text.find(w) for w in hits]
+            spread = max(st + len(w) for st, w in zip(starts, hits)) - min(starts) if hits else 0
+            if (len(hits) >= 2 or among) and hits and covered * 2 >= len(name if not among else min(hits, key=len)) \
+                    and (among or spread <= len(name) + 4):
                 scored.append((len(hits), covered, name, "、".join(sorted(hits, key=text.find))))
         scored.sort(reverse=True)
         if not scored or (len(scored) > 1 and scored[0][:2] == scored[1][:2]):

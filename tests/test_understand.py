@@ -245,3 +245,19 @@ def test_names_glued_to_the_next_word_or_joined_by_a_field_are_still_subjects(as
 def test_a_school_named_by_a_job_word_and_a_verb_before_a_certificate_are_not_subjects(ask, question):
     a = ask(question)
     assert a.answered and "第三条" in [c.label for c in a.citations], a.answer
+
+
+def test_a_name_in_pieces_is_said_in_one_phrase(ask):
+    """安全 … 评价 far apart in a clause question are not 安全评价师 said in pieces."""
+    a = ask("跟公共安全、生命财产安全密切相关的那些水平评价类资格，通知说怎么处理？")
+    assert a.answered and "安全评价师" not in a.answer and "第六条" in [c.label for c in a.citations], a.answer
+
+
+@pytest.mark.parametrize("question, fact, label", [
+    ("Are certificates issued earlier still usable?", "继续有效", "第四条"),
+    ("这份通知是根据什么出台的？", "国务院常务会议", "开头"),
+    ("为啥要取消这些职业资格？", "社会化等级认定", "第一条"),
+])
+def test_more_ways_of_asking_about_validity_the_basis_and_the_reason(ask, question, fact, label):
+    a = ask(question)
+    assert a.answered and fact in a.answer and label in [c.label for c in a.citations], a.answer
