@@ -142,8 +142,10 @@ class GroundedAnswerer:
                 q.mentions.occupations) and not (q.wants & ANSWERABLE_WANTS), self.decline_practical, guard=True),
             R("occupations", lambda q: bool(q.mentions.occupations), self.answer_occupations),
             R("items", lambda q: bool(q.mentions.items), self.answer_items),
+            # (俺这证要退出了，报名费能退不: the withdrawal is the premise, the exam fee the ask — the topic answers)
             R("own_job_unnamed", lambda q: bool(_OWN_JOB.search(q.text)) and bool(
-                {"batch", "deadline", "departments", "withdrawn"} & q.wants) and not (
+                {"batch", "deadline", "departments"} & q.wants
+                or "withdrawn" in q.wants and not any(t.specific for t in q.topics)) and not (
                 q.mentions.departments or q.mentions.batches), self.ask_which_job),
             R("specific_topic", lambda q: any(t.specific for t in q.topics) and not ({"list", "count"} & q.wants),
               self.answer_topics),

@@ -38,7 +38,7 @@ ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "categ
 # Practical matters about a job the notice says nothing of.
 _UNSUPPORTED = re.compile(
     r"工资|薪资|薪水|收入|待遇|赚|挣|多少钱|落户|积分|加分|补贴|补助|社保|学历|文化程度|报考条件|报考要求|申报条件|费用多少|收费标准|"
-    r"哪些机构|哪家机构|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|去哪报|怎么报名|培训班|"
+    r"哪些机构|哪家机构|(哪个|什么)机构.{0,3}(报名|考|办|领)|机构名单|具体机构|考试科目|考什么|题目|真题|在哪考|哪里考|在哪报|去哪报|怎么报名|培训班|"
     r"培训机构|哪里办|怎么办理|补办|挂靠|年审|复审|前景|好不好|难不难|难考|真伪|怎么查|在哪查|网上查|查询|查证|"
     r"(在哪|哪里|去哪).{0,2}(考|报|办|查|领)|(费|价格|价钱).{0,4}(多少|标准|几)|有效期|到期|考试(时间|日期|安排)|(几月|哪天|什么时候)考|免考|直接换|换成|兑换|置换|转换为|\d+\s*(元|块)|保证金|押金|缴纳|收费|salary|wage|fee|cost|sign up|register|near me|"
     r"subsid|allowance|pension|social insurance|hukou|income|bonus|\bprice|\bpay\b|exam (date|schedule)|when is the exam|"
@@ -52,6 +52,8 @@ PROMPT_LEAK = re.compile(r"提示词|system prompt|你的指令|你的规则|内
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|它|这个|该|这|那个|此)|它|呢[？?]?$|这个职业|该职业|上面|刚才|前面")
 _OTHER_BATCH = re.compile(r"另一批|另外一批|其他批|剩下的?(那|另)?一?批|另一个批次")
 SAME_ITEM = re.compile(r"同一项|这一项|该项|同项|同一个序号|一项里|这项")
+# 这个单位, 该部门: the body in charge of what the conversation was about
+_THAT_BODY = re.compile(r"(这个|该|那个|此|这家|这一)(单位|部门|机构)")
 _NARROWING = re.compile(r"^(其中|这些|里面|当中|这里面|它们|上述|以上)")
 # "X 跟/和 Y 一样吗": Y is the yardstick, X the subject asked about.
 _COMPARED_TO = re.compile(r"(跟|和|与|同|像|如)[^，。？]{0,14}(一样|一并|相同|同样|那样|一起|一同|同批)")
@@ -242,6 +244,14 @@ class Understanding:
         if not users:
             return current
         m = current.mentions
+        if _THAT_BODY.search(current.text) and not (m.departments or m.subjects or m.occupations or m.items):
+            # 这个单位还负责哪些…: the department(s) of the job the conversation was about
+            for earlier in reversed(users):
+                pm = self.read(normalize(earlier)).mentions
+                depts = tuple(dict.fromkeys(d for o in pm.occupations for r in self.rows_by_occupation.get(o, [])
+                                            for d in r.departments)) or pm.departments
+                if depts:
+                    return replace(current, mentions=replace(m, departments=depts), context_from=earlier)
         names_own_subject = bool(m.subjects or m.occupations or m.items)
         same_item = bool(SAME_ITEM.search(current.text)) and not names_own_subject
         if _OTHER_BATCH.search(current.text) and not m.batches:

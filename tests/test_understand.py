@@ -261,3 +261,16 @@ def test_a_name_in_pieces_is_said_in_one_phrase(ask):
 def test_more_ways_of_asking_about_validity_the_basis_and_the_reason(ask, question, fact, label):
     a = ask(question)
     assert a.answered and fact in a.answer and label in [c.label for c in a.citations], a.answer
+
+
+def test_this_department_in_a_follow_up_is_the_department_of_the_job_asked_before(ask):
+    history = [{"role": "user", "content": "评茶员归谁管？"},
+               {"role": "assistant", "content": "评茶员由中华全国供销合作总社实施。"}]
+    a = ask("这个单位还负责哪些职业？", history)
+    assert a.answered and "中华全国供销合作总社" in a.answer and "评茶员" in a.answer, a.answer
+
+
+def test_an_exam_fee_asked_about_one_s_own_certificate_is_the_exam_clause(ask):
+    a = ask("俺的证要退出目录了 可俺已经交了报名费还没考 能退钱不")
+    assert a.answered and ("退回有关费用" in a.answer or "退回费用" in a.answer), a.answer
+    assert "第三条" in [c.label for c in a.citations]
