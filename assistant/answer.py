@@ -220,7 +220,12 @@ class GroundedAnswerer:
 
     def compose_parts(self, parts: list[tuple[Interpretation, Route]]) -> tuple[Draft, list[AnnexRow], list[str]]:
         d, used, rows, answered = Draft(), [], [], False
+        declined_subject = False
         for q, route in parts:
+            own = self.understanding.read(normalize(q.text)).mentions
+            if declined_subject and not (own.subjects or own.occupations or own.items):
+                continue  # "X 是否列入？如列入，属于哪一批？": an ask that only goes on about a declined subject
+            declined_subject = declined_subject or route.name == "subject_not_in_annex"
             d.answered = True
             rows += route.handler(q, d, used) or []
             answered = answered or d.answered

@@ -266,3 +266,9 @@ def test_a_message_with_a_known_and_an_unknown_job_answers_one_and_declines_the_
 def test_a_message_of_practical_asks_is_declined_as_a_whole(ask):
     a = ask("在哪里报名？报名费多少？")
     assert not a.answered and not a.citations
+
+
+def test_an_ask_that_only_goes_on_about_a_declined_subject_is_not_answered(ask):
+    a = ask("宠物驯导员在不在这次退出名单里？要是在的话，哪一批？")
+    assert not a.answered and "宠物驯导员" in a.answer
+    assert "第一批" not in a.answer and "第二批" not in a.answer and not a.citations, a.answer

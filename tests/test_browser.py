@@ -244,7 +244,8 @@ def test_follow_ups_markers_and_the_annex_link_of_an_answer(browser, served):
         expect(second.locator(".pna-lead")).to_contain_text("继续有效")
         assert_page_not_scrolled(page)
         # The summarised list links to the annex tab, filtered to that batch; the conversation stays.
-        turn(page, 0).locator(".pna-annex-link a").click()
+        with page.expect_navigation(url="**annex=1**", timeout=ANSWER_TIMEOUT):  # a new page load, not a tab switch
+            turn(page, 0).locator(".pna-annex-link a").click()
         expect(page.locator("#pna-annex-count")).to_have_text("显示 156 / 192 行", timeout=ANSWER_TIMEOUT)
         page.screenshot(path=str(ARTIFACTS / "annex-from-answer-phone.png"))
         page.get_by_role("tab", name="智能问答").click()

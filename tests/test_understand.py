@@ -274,3 +274,9 @@ def test_an_exam_fee_asked_about_one_s_own_certificate_is_the_exam_clause(ask):
     a = ask("俺的证要退出目录了 可俺已经交了报名费还没考 能退钱不")
     assert a.answered and ("退回有关费用" in a.answer or "退回费用" in a.answer), a.answer
     assert "第三条" in [c.label for c in a.citations]
+
+
+@pytest.mark.parametrize("question", ["等级认定的报名网站是哪个？官网在哪？", "以后鉴定费是不是要涨价？"])
+def test_registration_sites_and_fee_levels_are_practical_matters(ask, question):
+    a = ask(question)
+    assert not a.answered and not a.citations, a.answer
