@@ -91,6 +91,15 @@ class Route:
     guard: bool = False  # a decline
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One ask of a message with several: its reading (with the asks before it as context) and its route."""
+
+    q: Interpretation
+    route: Route
+    names_subject: bool  # names a job, item or qualification of its own (not only one carried from before)
+
+
 # Where one ask of a message ends and the next begins.
 _QUESTION_END = re.compile(r"(?<=[？?])")
 # A question about what a clause requires or lists is answered by the whole clause (as much as this many characters).
@@ -178,7 +187,7 @@ class GroundedAnswerer:
             else []
         if parts:  # "它们最晚什么时候退出？第二批呢？": each ask answered in turn, one answer, one set of markers
             draft, rows, used = self.compose_parts(parts)
-            route = replace(route, name="+".join(r.name for _, r in parts))
+            route = replace(route, name="+".join(a.route.name for a in parts))
         else:
             draft, rows, used = self.compose(interp, route)
         standalone = interp.text if not interp.context_from else f"{interp.context_from} {interp.text}"
@@ -195,39 +204,40 @@ class GroundedAnswerer:
         rows = (route or self.route(q)).handler(q, d, used) or []
         return d, rows, used
 
-    def sub_questions(self, question: str, history: list[Turn]) -> list[tuple[Interpretation, Route]]:
+    def sub_questions(self, question: str, history: list[Turn]) -> list[Ask]:
         """The asks of a message with two to four questions, each read with the ones before it as context, when
         they ask different things (another subject, batch, topic or route); [] when it is one ask, or when a part
         is one no rule reads (then the message is read as a whole)."""
         parts = [p.strip() for p in _QUESTION_END.split(question) if len(p.strip().strip("？?")) >= 2]
         if not 2 <= len(parts) <= 4:
             return []
-        turns, read, asks = list(history), [], []
+        turns, asks, keys = list(history), [], []
         for n, part in enumerate(parts):
             q = self.understanding.run(part, turns)
-            read.append((q, self.route(q)))
             turns = turns + [Turn(role="user", content=part)]
+            own = self.understanding.read(normalize(part))  # what the part names of its own, without context
+            asks.append(Ask(q, self.route(q), bool(own.mentions.subjects or own.mentions.occupations
+                                                   or own.mentions.items)))
             # what the first ask is about (with its context), and what each later one names of its own
-            own = q if n == 0 else self.understanding.read(normalize(part))
-            m = own.mentions
+            read = q if n == 0 else own
+            m = read.mentions
             key = (m.occupations, m.items, m.batches, m.departments, m.clauses, tuple(s.span for s in m.unlinked),
-                   tuple(t.name for t in own.topics), own.header_facts)
+                   tuple(t.name for t in read.topics), read.header_facts)
             if n == 0 or any(key):
-                asks.append(key)
-        if any(r.name == "extractive" for _, r in read):
+                keys.append(key)
+        if any(a.route.name == "extractive" for a in asks):
             return []
-        return read if len(set(asks)) >= 2 else []
+        return asks if len(set(keys)) >= 2 else []
 
-    def compose_parts(self, parts: list[tuple[Interpretation, Route]]) -> tuple[Draft, list[AnnexRow], list[str]]:
+    def compose_parts(self, asks: list[Ask]) -> tuple[Draft, list[AnnexRow], list[str]]:
         d, used, rows, answered = Draft(), [], [], False
         declined_subject = False
-        for q, route in parts:
-            own = self.understanding.read(normalize(q.text)).mentions
-            if declined_subject and not (own.subjects or own.occupations or own.items):
+        for ask in asks:
+            if declined_subject and not ask.names_subject:
                 continue  # "X 是否列入？如列入，属于哪一批？": an ask that only goes on about a declined subject
-            declined_subject = declined_subject or route.name == "subject_not_in_annex"
+            declined_subject = declined_subject or ask.route.name == "subject_not_in_annex"
             d.answered = True
-            rows += route.handler(q, d, used) or []
+            rows += ask.route.handler(ask.q, d, used) or []
             answered = answered or d.answered
         d.answered = answered  # a message is answered when one of its asks is; a declined ask says so in its place
         d.follow_ups = list(dict.fromkeys(d.follow_ups))

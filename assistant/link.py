@@ -6,7 +6,6 @@ exactly does a pinyin/one-character-typo match run (电公 → 电工), and its 
 from __future__ import annotations
 
 import csv
-import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -289,6 +288,9 @@ class EntityLinker:
             + [(f, "department") for f in self.lexicon.departments],
             key=lambda x: -len(x[0]),
         )
+        # An English alias is a whole word (plural allowed), spaces optional inside it; compiled once.
+        self._english_forms = {f: re.compile(r"(?<![a-z])" + r"\s*".join(map(re.escape, f)) + r"(?:s|es)?(?![a-z])")
+                               for f, _ in self._forms if f.isascii()}
         self._sounds: tuple[list, dict] | None = None  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
         self._item_stems: dict[str, set[int]] = {}
@@ -418,10 +420,6 @@ class EntityLinker:
                 merged.append(s)
         return merged
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 — one linker per process; the forms are fixed
-    def _english_form(self, form: str) -> re.Pattern:
-        return re.compile(r"(?<![a-z])" + r"\s*".join(map(re.escape, form)) + r"(?:s|es)?(?![a-z])")
-
     def _split_at_conjunctions(self, text: str, begin: int, end: int) -> list[tuple[int, int]]:
         """架子公和钢筋工 → 架子公 | 钢筋工: a conjunction inside a span separates two names, unless it belongs to a
         known name (钟表及计时仪器制造工, 广电和通信设备电子装接工)."""
@@ -543,7 +541,7 @@ class EntityLinker:
             items += [(span.start, n) for n in link.items]
         lowered = question.lower()
         for form, kind in self._forms:
-            if form.isascii() and not self._english_form(form).search(lowered):
+            if form.isascii() and not self._english_forms[form].search(lowered):
                 continue  # an English alias is a word, not letters inside another word (batcHRemoved)
             start = text.find(form)
             while start != -1:

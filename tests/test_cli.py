@@ -114,10 +114,13 @@ def test_missing_jsonl_file_is_usage_error(run):
     assert result.returncode == 2 and "no such file" in result.stderr
 
 
-def test_index_is_idempotent(run, assistant):
+def test_index_is_idempotent(run, assistant, index_dir):
     first = run("index")
     assert first.returncode == 0 and "up to date" in first.stdout
     assert run("index", "--check").returncode == 0
+    # what every later process would otherwise compute at start-up is left beside the builds
+    for pattern in ("words-*.sqlite", "bm25-tokens-*.json", "intent-exemplars-*.json"):
+        assert list(index_dir.glob(pattern)), pattern
 
 
 def test_parse_check_confirms_corpus_files(run):
