@@ -1,24 +1,23 @@
 """Retrieve stage: BM25 over jieba words and dense vectors from Chroma, fused by reciprocal rank."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
-from pathlib import Path
-
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jieba
 from rank_bm25 import BM25Okapi
 
 from .bm25_index import SparseBM25
-from .index import ChromaIndex, to_document
+from .index import ChromaIndex, stored_documents_sha256, to_document
+from .records import Evidence
+
 if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
-from .records import Evidence
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +40,8 @@ def token_cache_path(folder: Path | None, units: list[Evidence], dictionary_key:
     """Where the units' BM25 tokens are kept: named by the texts and by the word table that cut them."""
     if folder is None:
         return None
-    digest = hashlib.sha256(dictionary_key.encode())
-    for u in units:
-        digest.update(f"{u.doc_id}\t{u.text}\n".encode("utf-8"))
-    return folder / f"bm25-tokens-{digest.hexdigest()[:16]}.json"
+    texts = stored_documents_sha256((u.doc_id, u.text) for u in units)
+    return folder / f"bm25-tokens-{dictionary_key}-{texts[:16]}.json"
 
 
 @dataclass
