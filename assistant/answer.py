@@ -413,6 +413,12 @@ class GroundedAnswerer:
         if single and strong and asserted and not q.injection:
             actual = {r.batch for r in rows}
             d.parts.append("是的，" if set(asserted) <= actual else "不是。")
+        status = q.frame_applied and q.frame == "cert_status" and any(not r.is_licensed for r in rows)
+        if status:
+            # what people ask first about their certificate: what happens to the one they hold, then when the
+            # qualification leaves the catalogue, then how skills are evaluated afterwards
+            self.say_status(d, "、".join(n for n in m.occupations if not self.rows_by_occupation[n][0].is_licensed),
+                            used)
         for (item, _, batch), names in groups.items():
             item_rows = [r for r in rows if r.item == item and r.occupation in names]
             cite = self.row_citation(item, item_rows)
@@ -432,7 +438,8 @@ class GroundedAnswerer:
             d.say("与公共安全、人身健康、生命财产安全等密切相关的职业拟依法调整为准入类职业资格。",
                   *self.batch_citations([r for r in rows if r.is_licensed], used))
         withdrawn = [r for r in rows if not r.is_licensed]
-        extra = [t for t in q.topics if t.name in ("validity", "exam", "students", "future")]
+        extra = [t for t in q.topics if t.name in ("validity", "exam", "students", "future")
+                 and not (status and t.name == "validity")]
         if withdrawn and extra:
             for t in extra[:2]:
                 self.say_topic(d, t, used, q.text)
@@ -608,6 +615,13 @@ class GroundedAnswerer:
                 d.say(passage + "。", Citation(source="notice", clause=number, label=CLAUSE_LABELS[number],
                                               quote=_clean(self.corpus.clause(number).sentences()[index])))
                 used.append(f"clause-{number}-{index}")
+
+    def say_status(self, d: Draft, who: str, used: list[str]) -> None:
+        """A named job's certificate: clause 四's rule said of that job's certificates."""
+        t = TOPIC_BY_NAME["validity"]
+        used += self.clause_sentence_ids(t.clause, t.sentence_keys)
+        d.say(f"{who}：退出目录前已发放的职业资格证书继续有效，可作为持证者职业能力水平的证明。",
+              self.clause_citation(t.clause, t.sentence_keys))
 
     def lead(self, t: Topic) -> str:
         if t.name == "schedule":  # the batches and deadlines come from clause 二 through the profile

@@ -10,7 +10,9 @@ from .config import Config
 from .embeddings import load_embeddings
 from .index import IndexState, build_evidence, open_index
 from .link import EntityLinker
+from .frames import FRAMES_FILE, FrameTable
 from .intents import EXEMPLARS_FILE, IntentClassifier
+from .learn import load_or_train
 from .normalize import AskInput, HistoryLimits, validate_request
 from .parse import load_corpus
 from .profile import NoticeProfile
@@ -74,6 +76,9 @@ class Assistant:
         intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=cache_dir,
                                    margin=config.intent_margin)
         understanding = Understanding(corpus, linker, profile, intents)
+        if config.frame_model and (config.corpus_dir / FRAMES_FILE).exists():
+            understanding.frames = load_or_train(understanding, config.corpus_dir)
+            understanding.frame_table = FrameTable.load(config.corpus_dir / FRAMES_FILE)
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
                    answerer=GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever,
                                              profile=profile))

@@ -23,6 +23,9 @@ class Config(BaseSettings):
     # Intents by meaning: the nearest exemplar must beat every exemplar of another intent by this much when the two
     # nearest disagree (calibrated on the development set: docs/evaluation.md, "Intent margin").
     intent_margin: float = Field(default=0.02, ge=0, le=1)
+    # What a question asks, by the frame model trained on the question bank (assistant/frames.py); False: the
+    # pattern reading alone (for comparison runs).
+    frame_model: bool = True
     rebuild_stale_index: bool = True  # False: a stale index is an error instead of being rebuilt
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000: a Chroma server instead of the folder index_dir
     # Conversation one question may carry, at every door (a longer history is refused with a clear message).

@@ -19,7 +19,16 @@ MANIFEST_FILE = "manifest.json"
 # Every corpus file an answer may rest on, in the order they are checked: the three parsed from the source, then
 # the reviewed tables the linker and answer checks read. Whichever of these exist are hashed into the manifest.
 DERIVED_FILES = (HEADER_FILE, CLAUSES_FILE, ANNEX_FILE)
-CURATED_FILES = ("aliases.csv", "cues.csv", "profile.json", "intents.csv")  # reviewed by people; answers rest on them
+CURATED_FILES = ("aliases.csv", "cues.csv", "profile.json", "intents.csv", "patterns.json",
+                 "frames.json")  # reviewed by people; answers rest on them
+BANK_GLOB = "bank/*.jsonl"  # the labelled question bank the frame model is trained from (hashed too)
+
+
+def _declared(directory: Path, recorded: dict | None = None) -> tuple[str, ...]:
+    """The corpus files the manifest covers: the fixed ones, and every bank file present or recorded."""
+    bank = {p.relative_to(directory).as_posix() for p in directory.glob(BANK_GLOB)}
+    bank |= {n for n in (recorded or {}) if n.startswith("bank/")}
+    return DERIVED_FILES + CURATED_FILES + tuple(sorted(bank))
 
 # Artifacts of the scan that carry no content.
 _SCANNER_MARK = re.compile(r"^\s*扫描全能王\s*创建\s*$")
@@ -208,7 +217,7 @@ def _sha256(path: Path) -> str:
 
 def render_manifest(directory: Path) -> str:
     """corpus/manifest.json: sha256 of the source and of every corpus file present among the declared ones."""
-    files = {name: _sha256(directory / name) for name in DERIVED_FILES + CURATED_FILES if (directory / name).exists()}
+    files = {name: _sha256(directory / name) for name in _declared(directory) if (directory / name).exists()}
     manifest = {"source": SOURCE_NAME, "source_sha256": _sha256(directory / SOURCE_NAME), "files": files}
     return json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
 
@@ -252,7 +261,7 @@ def verify_corpus(directory: Path, parsed: Corpus | None = None) -> str:
         path = directory / name
         if not path.exists() or path.read_text(encoding="utf-8") != fresh[name]:
             raise CorpusIntegrityError(f"{_shown(path)}: {_first_difference(path, fresh[name])}; {fix}")
-    for name in DERIVED_FILES + CURATED_FILES:
+    for name in _declared(directory, recorded):
         path = directory / name
         if name not in recorded:
             if path.exists():

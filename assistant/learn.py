@@ -1,0 +1,97 @@
+"""Training the frame model from the question bank (corpus/bank/*.jsonl), and measuring it writer by writer.
+
+`assistant train` (and `assistant index`) writes corpus/frames-model.npz, named inside by the hash of everything
+it was trained from (frames.model_key). On load a model whose key no longer matches the bank and tables is trained
+again (a few seconds) with one line on stderr; nothing is downloaded."""
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .frames import (
+    FRAMES_FILE, Example, FrameModel, FrameModelError, FrameTable, accuracy_by_writer, fit, fit_temperature,
+    held_out_logits, model_key, read_bank,
+)
+from .normalize import normalize
+from .records import Turn
+
+MODEL_FILE = "frames-model.npz"
+C = 4.0  # inverse regularisation, chosen by leave-one-writer-out frame accuracy (docs/evaluation.md)
+
+
+def examples(understanding, rows: list[dict]) -> list[Example]:
+    """Bank rows as training examples: the question read by the understand stage without a frame model."""
+    out = []
+    for r in rows:
+        history = [Turn.model_validate(t) for t in r.get("history") or []]
+        q = understanding.read(normalize(r["question"]))
+        text, signals = understanding.frame_input(q, history)
+        out.append(Example(text=text, signals=signals, frame=r["frame"], writer=r.get("writer") or r["id"].split("-")[0]))
+    return out
+
+
+def train(understanding, corpus_dir: Path, out: Path | None = None, calibrate: bool = True) -> FrameModel:
+    """Train on the whole bank, fit the temperature on leave-one-writer-out predictions, store the arrays."""
+    rows = read_bank(corpus_dir)
+    if not rows:
+        raise FrameModelError(f"no question bank in {corpus_dir / 'bank'}")
+    table = FrameTable.load(corpus_dir / FRAMES_FILE)
+    from .understand import TOPIC_BY_NAME, WANT_NAMES
+    table.check(WANT_NAMES, TOPIC_BY_NAME, (r["frame"] for r in rows))
+    ex = examples(understanding, rows)
+    temperature = 1.0
+    if calibrate and len({e.writer for e in ex}) >= 3:
+        temperature = fit_temperature(held_out_logits(ex, c=C))
+    model = fit(ex, c=C, temperature=temperature, key=model_key(corpus_dir))
+    model.save(out or corpus_dir / MODEL_FILE)
+    return model
+
+
+def load_or_train(understanding, corpus_dir: Path) -> FrameModel | None:
+    """The stored model when it was trained from the present bank and tables; otherwise trained again now."""
+    path = corpus_dir / MODEL_FILE
+    if not (corpus_dir / "bank").is_dir():
+        return None
+    key = model_key(corpus_dir)
+    if path.exists():
+        try:
+            model = FrameModel.read(path)
+            if model.key == key:
+                return model
+            reason = "was trained from another question bank or tables"
+        except FrameModelError as exc:
+            reason = str(exc)
+    else:
+        reason = "is missing"
+    print(f"{path} {reason}; training the frame model again (assistant train).", file=sys.stderr)
+    try:
+        return train(understanding, corpus_dir, out=path)
+    except OSError as exc:  # a read-only corpus folder: the model is trained for this process only
+        print(f"{path} not written ({exc.strerror}); using the model in memory.", file=sys.stderr)
+        return fit(examples(understanding, read_bank(corpus_dir)), c=C, key=key)
+
+
+@dataclass
+class WriterReport:
+    writer: str
+    n: int
+    frame_acc: float
+
+
+def leave_one_writer_out(understanding, corpus_dir: Path, c: float = C) -> tuple[list[WriterReport], dict]:
+    """Frame accuracy of each writer's questions under a model trained on the other writers; per-frame recall."""
+    rows = read_bank(corpus_dir)
+    ex = examples(understanding, rows)
+    held = held_out_logits(ex, c=c)
+    by_writer = accuracy_by_writer(held)
+    counts = Counter(e.writer for e in ex)
+    per_frame: dict[str, list[int]] = defaultdict(list)
+    for _, gold, z, classes in held:
+        per_frame[gold].append(int(classes[int(np.argmax(z))] == gold))
+    return ([WriterReport(w, counts[w], by_writer[w]) for w in sorted(by_writer)],
+            {f: sum(v) / len(v) for f, v in sorted(per_frame.items())})

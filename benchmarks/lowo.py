@@ -1,0 +1,92 @@
+"""Leave-one-writer-out, end to end: for each writer of the question bank, the frame model is trained on the other
+writers only and that writer's questions go through the whole offline pipeline (Assistant.ask); each answer is
+scored like any evaluation set (required facts, citations, declines). The pattern reading alone (no frame model)
+is scored on the same questions for comparison.
+
+    python benchmarks/lowo.py [--markdown docs/runs/FILE.md] [--writers w01,w02] [--failures FILE.jsonl]"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant import Assistant  # noqa: E402
+from assistant.config import Config  # noqa: E402
+from assistant.evaluate import EvalCase, check_answer  # noqa: E402
+from assistant.frames import fit, read_bank  # noqa: E402
+from assistant.learn import C, examples  # noqa: E402
+
+
+def score(a: Assistant, rows: list[dict]) -> tuple[list[bool], list[dict]]:
+    oks, fails = [], []
+    for r in rows:
+        case = EvalCase.model_validate({**r, "category": r.get("category") or r["frame"]})
+        ans = a.ask(case.question, history=[t.model_dump() for t in case.history])
+        ok, _, missing = check_answer(case, ans.answered, ans.answer, [c.label for c in ans.citations])
+        oks.append(ok)
+        if not ok:
+            fails.append({"id": r["id"], "frame": r["frame"], "question": r["question"], "missing": missing,
+                          "answer": ans.answer[:200]})
+    return oks, fails
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--markdown")
+    ap.add_argument("--writers")
+    ap.add_argument("--failures")
+    args = ap.parse_args()
+    a = Assistant.load(Config())
+    u = a.answerer.understanding
+    full_model, table = u.frames, u.frame_table
+    rows = read_bank(a.config.corpus_dir)
+    writers = sorted({r["writer"] for r in rows})
+    if args.writers:
+        writers = [w for w in writers if w in args.writers.split(",")]
+    u.frames = None
+    ex = examples(u, rows)
+    results, all_fails = [], []
+    per_frame: dict[str, list[bool]] = defaultdict(list)
+    for w in writers:
+        started = time.time()
+        mine = [r for r in rows if r["writer"] == w]
+        u.frames = None
+        base, _ = score(a, mine)
+        u.frames = fit([e for e in ex if e.writer != w], c=C, temperature=full_model.temperature)
+        u.frame_table = table
+        oks, fails = score(a, mine)
+        for r, ok in zip(mine, oks):
+            per_frame[r["frame"]].append(ok)
+        all_fails += [{**f, "writer": w} for f in fails]
+        results.append((w, len(mine), sum(base) / len(mine), sum(oks) / len(mine)))
+        print(f"{w}: {len(mine)} questions, patterns only {results[-1][2]:.1%}, frame model (trained without {w}) "
+              f"{results[-1][3]:.1%}  [{time.time() - started:.0f} s]", flush=True)
+    u.frames = full_model
+    mean = statistics.mean(r[3] for r in results)
+    worst = min(results, key=lambda r: r[3])
+    base_mean = statistics.mean(r[2] for r in results)
+    lines = ["| writer | questions | patterns only | frame model, trained without the writer |", "|---|---|---|---|"]
+    lines += [f"| {w} | {n} | {b:.1%} | {f:.1%} |" for w, n, b, f in results]
+    lines.append(f"| **mean** | {sum(r[1] for r in results)} | {base_mean:.1%} | **{mean:.1%}** |")
+    lines.append(f"| **worst writer** | | | **{worst[3]:.1%}** ({worst[0]}) |")
+    lines += ["", "| frame | questions | answer accuracy (held-out writer) |", "|---|---|---|"]
+    lines += [f"| {f} | {len(v)} | {sum(v) / len(v):.1%} |" for f, v in sorted(per_frame.items())]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n", encoding="utf-8")
+    if args.failures:
+        Path(args.failures).write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in all_fails),
+                                       encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
