@@ -12,7 +12,7 @@ from .index import IndexState, build_evidence, open_index
 from .link import EntityLinker
 from .frames import FRAMES_FILE, FrameTable
 from .intents import EXEMPLARS_FILE, IntentClassifier
-from .learn import load_or_train
+from .learn import is_current, load_frames, train
 from .normalize import AskInput, HistoryLimits, validate_request
 from .parse import load_corpus
 from .profile import NoticeProfile
@@ -54,7 +54,11 @@ class Assistant:
             linker = EntityLinker(corpus, config.corpus_dir / "aliases.csv", profile, dictionary_dir=config.index_dir)
             HybridRetriever(units=units, index=index, token_cache=token_cache_path(
                 config.index_dir, units, linker.dictionary.key)).unit_tokens()
-            IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir)
+            intents = IntentClassifier(embeddings, config.corpus_dir / EXEMPLARS_FILE, cache_dir=config.index_dir)
+            if (config.corpus_dir / FRAMES_FILE).exists():
+                understanding = Understanding(corpus, linker, profile, intents)
+                if not is_current(understanding, config.corpus_dir):
+                    train(understanding, config.corpus_dir)  # the frame model, from the question bank
         return state
 
     @classmethod
@@ -77,7 +81,7 @@ class Assistant:
                                    margin=config.intent_margin)
         understanding = Understanding(corpus, linker, profile, intents)
         if config.frame_model and (config.corpus_dir / FRAMES_FILE).exists():
-            understanding.frames = load_or_train(understanding, config.corpus_dir)
+            understanding.frames = load_frames(understanding, config.corpus_dir)
             understanding.frame_table = FrameTable.load(config.corpus_dir / FRAMES_FILE)
         return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
                    answerer=GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever,

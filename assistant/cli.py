@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--force", action="store_true", help="rebuild even when the index is fresh")
     index.add_argument("--check", action="store_true", help="only report whether the index is fresh")
 
+    tr = sub.add_parser("train", parents=[common], help="train the frame model from the question bank (corpus/bank)")
+    tr.add_argument("--lowo", action="store_true", help="also print leave-one-writer-out frame accuracy")
     ev = sub.add_parser("eval", parents=[common, llm], help="run the evaluation set and print the table")
     ev.add_argument("--set", type=Path, dest="eval_set", help="questions JSONL (default tests/eval/questions.jsonl)")
     ev.add_argument("--no-baselines", action="store_true", help="skip the two baseline pipelines")
@@ -222,6 +224,24 @@ def cmd_index(args, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_train(args, config: Config) -> int:
+    from .assistant import Assistant
+    from .learn import MODEL_FILE, leave_one_writer_out, train
+
+    assistant = Assistant.load(config.model_copy(update={"frame_model": False}))
+    understanding = assistant.answerer.understanding
+    model = train(understanding, config.corpus_dir)
+    print(f"wrote {config.corpus_dir / MODEL_FILE}: {len(model.classes)} frames, {len(model.vocabulary)} features, "
+          f"temperature {model.temperature:.2f}, key {model.key}")
+    if args.lowo:
+        reports, per_frame = leave_one_writer_out(understanding, config.corpus_dir)
+        for r in reports:
+            print(f"{r.writer}: {r.n} questions, frame accuracy {r.frame_acc:.1%} (trained without {r.writer})")
+        for frame, acc in per_frame.items():
+            print(f"  {frame}: {acc:.1%}")
+    return EXIT_OK
+
+
 def cmd_eval(args, config: Config) -> int:
     from .evaluate import main as eval_main
 
@@ -259,7 +279,7 @@ def cmd_feedback(args, config: Config) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"ask": cmd_ask, "parse": cmd_parse, "index": cmd_index, "eval": cmd_eval, "serve": cmd_serve,
+COMMANDS = {"ask": cmd_ask, "parse": cmd_parse, "index": cmd_index, "train": cmd_train, "eval": cmd_eval, "serve": cmd_serve,
             "feedback": cmd_feedback}
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 FRAMES_FILE = "frames.json"
 BANK_DIR = "bank"
 FEATURES_VERSION = "3"  # change when featurize() changes: stored models are then trained again
-PLACEHOLDER = "Ｊ"
+PLACEHOLDER = "◆"
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 
@@ -100,8 +100,12 @@ def masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return _DIGITS.sub("0", _SPACE.sub(" ", "".join(out)).strip().lower())
 
 
-def featurize(text: str, signals: Iterable[str]) -> dict[str, float]:
-    """Sparse features of one (masked) question: character n-grams, L2-normalised, plus binary signals."""
+DENSE_SCALE = 3.0  # the e5 vector (unit length) against the n-gram block (unit length) and the binary signals
+
+
+def featurize(text: str, signals: Iterable[str], dense: Sequence[float] | None = None) -> dict[str, float]:
+    """Features of one (masked) question: character n-grams, L2-normalised; binary signals; and the question's
+    multilingual e5 vector, which carries meaning across languages and wordings the n-grams never saw."""
     grams: dict[str, float] = {}
     padded = f"^{text}$"
     for n in (1, 2, 3):
@@ -113,6 +117,9 @@ def featurize(text: str, signals: Iterable[str]) -> dict[str, float]:
     feats = {k: v / norm for k, v in grams.items()}
     for s in signals:
         feats["s:" + s] = 1.0
+    if dense is not None:
+        for i, v in enumerate(dense):
+            feats[f"e:{i}"] = float(v) * DENSE_SCALE
     return feats
 
 
@@ -135,8 +142,8 @@ class FrameModel:
                 z += self.coef[:, j] * value
         return z
 
-    def predict(self, text: str, signals: Iterable[str]) -> FrameGuess:
-        z = self.logits(featurize(text, signals)) / self.temperature
+    def predict(self, text: str, signals: Iterable[str], dense: Sequence[float] | None = None) -> FrameGuess:
+        z = self.logits(featurize(text, signals, dense)) / self.temperature
         p = np.exp(z - z.max())
         p /= p.sum()
         order = np.argsort(-p)
@@ -162,8 +169,8 @@ class FrameModel:
                 model = cls(classes=tuple(str(c) for c in z["classes"]), vocabulary={n: i for i, n in enumerate(names)},
                             coef=z["coef"], intercept=z["intercept"], temperature=float(z["temperature"]),
                             key=str(z["key"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise FrameModelError(f"{path} is not a frame model ({exc})") from None
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise FrameModelError(f"{path} is not a frame model ({exc or type(exc).__name__})") from None
         if model.coef.shape != (len(model.classes), len(names)) or model.intercept.shape != (len(model.classes),) \
                 or not np.isfinite(model.coef).all() or model.temperature <= 0:
             raise FrameModelError(f"{path} is damaged (shapes or values do not fit)")
@@ -176,6 +183,7 @@ class Example:
     signals: tuple[str, ...]
     frame: str
     writer: str
+    dense: tuple[float, ...] | None = None
 
 
 def fit(examples: Sequence[Example], c: float = 4.0, temperature: float = 1.0, key: str = "") -> FrameModel:
@@ -186,24 +194,27 @@ def fit(examples: Sequence[Example], c: float = 4.0, temperature: float = 1.0, k
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise FrameModelError(f"training the frame model needs scikit-learn ({exc})") from None
     vec = DictVectorizer(sort=True)
-    x = vec.fit_transform([featurize(e.text, e.signals) for e in examples])
+    x = vec.fit_transform([featurize(e.text, e.signals, e.dense) for e in examples])
     y = [e.frame for e in examples]
-    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-5)
+    clf = LogisticRegression(C=c, max_iter=1000, tol=1e-3)
     clf.fit(x, y)
     vocabulary = {name: i for i, name in enumerate(vec.feature_names_)}
     return FrameModel(classes=tuple(clf.classes_), vocabulary=vocabulary, coef=clf.coef_.astype(np.float32),
                       intercept=clf.intercept_.astype(np.float32), temperature=temperature, key=key)
 
 
-def held_out_logits(examples: Sequence[Example], c: float = 4.0) -> list[tuple[str, str, np.ndarray, tuple[str, ...]]]:
-    """(writer, gold frame, logits, classes) of every example, from a model trained on the other writers."""
+def held_out_logits(examples: Sequence[Example], c: float = 4.0,
+                    folds: int | None = None) -> list[tuple[str, str, np.ndarray, tuple[str, ...]]]:
+    """(writer, gold frame, logits, classes) of every example, from a model trained without its writer: one model
+    per writer (leave-one-writer-out), or per group of writers when `folds` is given (cheaper, for calibration)."""
+    writers = sorted({e.writer for e in examples})
+    groups = [writers[i::folds] for i in range(folds)] if folds else [[w] for w in writers]
     out = []
-    for writer in sorted({e.writer for e in examples}):
-        train = [e for e in examples if e.writer != writer]
-        model = fit(train, c=c)
+    for group in groups:
+        model = fit([e for e in examples if e.writer not in group], c=c)
         for e in examples:
-            if e.writer == writer:
-                out.append((writer, e.frame, model.logits(featurize(e.text, e.signals)), model.classes))
+            if e.writer in group:
+                out.append((e.writer, e.frame, model.logits(featurize(e.text, e.signals, e.dense)), model.classes))
     return out
 
 
@@ -245,7 +256,7 @@ def model_key(corpus_dir: Path, *extra: bytes) -> str:
         h.update(path.name.encode())
         h.update(path.read_bytes() if path.exists() else b"")
     for e in extra:
-        h.update(e)
+        h.update(e if isinstance(e, bytes) else str(e).encode())
     return h.hexdigest()[:16]
 
 

@@ -24,6 +24,11 @@ MODEL_FILE = "frames-model.npz"
 C = 4.0  # inverse regularisation, chosen by leave-one-writer-out frame accuracy (docs/evaluation.md)
 
 
+def embedding_name(understanding) -> str:
+    """Which vectors the model was trained with (part of its key): none, or the embedding class."""
+    return type(understanding.intents.embeddings).__name__ if understanding.intents is not None else "none"
+
+
 def examples(understanding, rows: list[dict]) -> list[Example]:
     """Bank rows as training examples: the question read by the understand stage without a frame model."""
     out = []
@@ -31,7 +36,9 @@ def examples(understanding, rows: list[dict]) -> list[Example]:
         history = [Turn.model_validate(t) for t in r.get("history") or []]
         q = understanding.read(normalize(r["question"]))
         text, signals = understanding.frame_input(q, history)
-        out.append(Example(text=text, signals=signals, frame=r["frame"], writer=r.get("writer") or r["id"].split("-")[0]))
+        dense = understanding.dense(q)
+        out.append(Example(text=text, signals=signals, frame=r["frame"], writer=r.get("writer") or r["id"].split("-")[0],
+                           dense=tuple(dense) if dense is not None else None))
     return out
 
 
@@ -46,34 +53,37 @@ def train(understanding, corpus_dir: Path, out: Path | None = None, calibrate: b
     ex = examples(understanding, rows)
     temperature = 1.0
     if calibrate and len({e.writer for e in ex}) >= 3:
-        temperature = fit_temperature(held_out_logits(ex, c=C))
-    model = fit(ex, c=C, temperature=temperature, key=model_key(corpus_dir))
+        temperature = fit_temperature(held_out_logits(ex, c=C, folds=3))
+    model = fit(ex, c=C, temperature=temperature, key=model_key(corpus_dir, embedding_name(understanding)))
     model.save(out or corpus_dir / MODEL_FILE)
     return model
 
 
-def load_or_train(understanding, corpus_dir: Path) -> FrameModel | None:
-    """The stored model when it was trained from the present bank and tables; otherwise trained again now."""
+def load_frames(understanding, corpus_dir: Path) -> FrameModel | None:
+    """The stored model when it was trained from the present bank and tables. A missing, stale or damaged model
+    is not trained here (that takes minutes on a small machine): one line on stderr, and the pattern reading
+    answers until `assistant train` or `assistant index` trains it again."""
     path = corpus_dir / MODEL_FILE
     if not (corpus_dir / "bank").is_dir():
         return None
-    key = model_key(corpus_dir)
-    if path.exists():
-        try:
-            model = FrameModel.read(path)
-            if model.key == key:
-                return model
-            reason = "was trained from another question bank or tables"
-        except FrameModelError as exc:
-            reason = str(exc)
-    else:
-        reason = "is missing"
-    print(f"{path} {reason}; training the frame model again (assistant train).", file=sys.stderr)
     try:
-        return train(understanding, corpus_dir, out=path)
-    except OSError as exc:  # a read-only corpus folder: the model is trained for this process only
-        print(f"{path} not written ({exc.strerror}); using the model in memory.", file=sys.stderr)
-        return fit(examples(understanding, read_bank(corpus_dir)), c=C, key=key)
+        model = FrameModel.read(path) if path.exists() else None
+    except FrameModelError as exc:
+        print(f"{exc}; answering with the pattern reading until `assistant train`.", file=sys.stderr)
+        return None
+    if model is None or model.key != model_key(corpus_dir, embedding_name(understanding)):
+        state = "is missing" if model is None else "was trained from another question bank or tables"
+        print(f"{path} {state}; answering with the pattern reading until `assistant train`.", file=sys.stderr)
+        return None
+    return model
+
+
+def is_current(understanding, corpus_dir: Path) -> bool:
+    path = corpus_dir / MODEL_FILE
+    try:
+        return path.exists() and FrameModel.read(path).key == model_key(corpus_dir, embedding_name(understanding))
+    except FrameModelError:
+        return False
 
 
 @dataclass

