@@ -132,7 +132,8 @@ class GroundedAnswerer:
               self.decline_no_such_clause, guard=True),
             R("no_such_item", lambda q: bool(self._bad_items(q)), self.decline_no_such_item, guard=True),
             R("no_such_batch", lambda q: NO_BATCH in q.mentions.batches, self.decline_no_such_batch, guard=True),
-            R("prompt_injection", lambda q: q.injection and (not q.has_anchor() or bool(PROMPT_LEAK.search(q.text))),
+            R("prompt_injection", lambda q: q.injection and (not q.has_anchor() or bool(PROMPT_LEAK.search(q.text))
+                                                             or q.frame_applied and q.frame == "decline_injection"),
               self.decline_injection, guard=True),
             R("subject_not_in_annex", lambda q: bool(q.mentions.unlinked) and (
                 not q.mentions.occupations or q.compared_to_linked), self.decline_unlinked, guard=True),
@@ -149,6 +150,9 @@ class GroundedAnswerer:
                 not q.mentions.has_subject() or bool(ABOUT_NOTICE.search(q.text))), self.answer_header),
             R("practical_about_job", lambda q: (q.unsupported or q.intent == "practical") and bool(
                 q.mentions.occupations) and not (q.wants & ANSWERABLE_WANTS), self.decline_practical, guard=True),
+            R("unnamed_job", lambda q: q.frame_applied and q.frame == "decline_not_in_annex" and not (
+                q.mentions.occupations or q.mentions.items or q.mentions.departments or q.mentions.batches),
+              self.ask_which_job, guard=True),
             R("occupations", lambda q: bool(q.mentions.occupations), self.answer_occupations),
             R("items", lambda q: bool(q.mentions.items), self.answer_items),
             # (俺这证要退出了，报名费能退不: the withdrawal is the premise, the exam fee the ask — the topic answers)
@@ -424,6 +428,9 @@ class GroundedAnswerer:
             cite = self.row_citation(item, item_rows)
             batch_cites = self.batch_citations(item_rows, used)
             who = "、".join(names)
+            if status:  # the row's item goes with the batch sentence; departments are not what was asked
+                d.say(f"{who}列在附件第{item}项，{self.profile.fate(item_rows[0])}。", cite, *batch_cites)
+                continue
             d.say(f"{who}{self.profile.fate(item_rows[0])}。", cite, *batch_cites)
             dup = "（附件中列了两次）" if len(self.rows_by_occupation[names[0]]) > 1 else ""
             d.say(f"{'它' if len(names) == 1 else '它们'}列在附件第{item}项「{item_rows[0].qualification}」{dup}，"
@@ -442,7 +449,10 @@ class GroundedAnswerer:
                  and not (status and t.name == "validity")]
         if withdrawn and extra:
             for t in extra[:2]:
-                self.say_topic(d, t, used, q.text)
+                if status and t.name == "future":
+                    self.say_short_future(d, used)
+                else:
+                    self.say_topic(d, t, used, q.text)
         for s in m.unlinked[:2]:
             d.parts.append(self.not_in_annex(s.name, s.near) + "通知没有涉及它。")
         if q.unsupported:
@@ -622,6 +632,16 @@ class GroundedAnswerer:
         used += self.clause_sentence_ids(t.clause, t.sentence_keys)
         d.say(f"{who}：退出目录前已发放的职业资格证书继续有效，可作为持证者职业能力水平的证明。",
               self.clause_citation(t.clause, t.sentence_keys))
+
+    def say_short_future(self, d: Draft, used: list[str]) -> None:
+        """After the withdrawal, in one short sentence of clauses 一 and 五."""
+        t = TOPIC_BY_NAME["future"]
+        cites = [self.clause_citation(t.clause, t.sentence_keys)]
+        used += self.clause_sentence_ids(t.clause, t.sentence_keys)
+        for number, keys in t.also:
+            cites.append(self.clause_citation(number, keys))
+            used += self.clause_sentence_ids(number, keys)
+        d.say("退出后改由用人单位和社会培训评价组织开展职业技能等级认定、颁发职业技能等级证书。", *cites)
 
     def lead(self, t: Topic) -> str:
         if t.name == "schedule":  # the batches and deadlines come from clause 二 through the profile

@@ -200,6 +200,13 @@ class Understanding:
             return replace(q, intent="offtopic", topics=(), header_facts=(), wants=frozenset(), frame_applied=True)
         if spec.decline == "injection":
             return replace(q, injection=True, frame_applied=True)
+        if spec.decline == "not_in_annex" and m.occupations and all(is_weak(s.kind) for s in m.subjects if s.linked):
+            # the job asked about is not in the annex, and the only links are guesses (a near sound, a shorter
+            # name, a described task): the guess is not taken as the job asked about
+            unlinked = tuple(replace(s, kind=MatchKind.NONE, near=s.occupations, occupations=())
+                             if s.linked else s for s in m.subjects)
+            m = replace(m, occupations=(), fuzzy=(), subjects=unlinked, unknown_names=tuple(s.name for s in unlinked))
+            return replace(q, mentions=m, frame_applied=True)
         if spec.decline in ("not_in_annex", "false_premise"):
             return replace(q, frame_applied=True)  # the linker's and the guards' findings decline it
         # an answerable frame: what the patterns took for a practical matter or an injection is not one

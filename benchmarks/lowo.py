@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--markdown")
     ap.add_argument("--writers")
     ap.add_argument("--failures")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the pattern-only run")
     args = ap.parse_args()
     a = Assistant.load(Config())
     u = a.answerer.understanding
@@ -58,14 +59,14 @@ def main() -> int:
         started = time.time()
         mine = [r for r in rows if r["writer"] == w]
         u.frames = None
-        base, _ = score(a, mine)
+        base = [False] if args.no_baseline else score(a, mine)[0]
         u.frames = fit([e for e in ex if e.writer != w], c=C, temperature=full_model.temperature)
         u.frame_table = table
         oks, fails = score(a, mine)
         for r, ok in zip(mine, oks):
             per_frame[r["frame"]].append(ok)
         all_fails += [{**f, "writer": w} for f in fails]
-        results.append((w, len(mine), sum(base) / len(mine), sum(oks) / len(mine)))
+        results.append((w, len(mine), sum(base) / len(base), sum(oks) / len(mine)))
         print(f"{w}: {len(mine)} questions, patterns only {results[-1][2]:.1%}, frame model (trained without {w}) "
               f"{results[-1][3]:.1%}  [{time.time() - started:.0f} s]", flush=True)
     u.frames = full_model
