@@ -25,12 +25,6 @@ from .understand import (
 
 LIST_IN_FULL = 15  # a list of more items than this also gets the annex-tab filter that shows it (annex_filter)
 MAX_CITATIONS = 12
-_EXCEPT = re.compile(r"除(了)?[^，。？]{0,14}(外|以外|之外)|other than|besides")
-_JOINTLY = re.compile(r"共同|一起|同时|联合|都负责|均负责|共管|合管")
-_MIXED = re.compile(r"不同批次|分属|混合|既有第一批|同时有|两批都有|批次不同的项|批次不一样的项|跨批")
-_OWN_JOB = re.compile(r"我们?(这|那)?(个|行|种)?的?(证|工种|职业|行业|这行)|俺们?|这行|这个工种|我这个|我们这个|我们那个|我干的|我做的|我的工作|"
-                      r"我是(干|做|开|修|搞|跑)[^，。？]{1,8}的")
-_OVERVIEW = re.compile(r"附件.*(多少|几)|一共.*项|总共.*项|多少项|几项|how many")
 
 
 @dataclass
@@ -156,21 +150,21 @@ class GroundedAnswerer:
             R("occupations", lambda q: bool(q.mentions.occupations), self.answer_occupations),
             R("items", lambda q: bool(q.mentions.items), self.answer_items),
             # (俺这证要退出了，报名费能退不: the withdrawal is the premise, the exam fee the ask — the topic answers)
-            R("own_job_unnamed", lambda q: bool(_OWN_JOB.search(q.text)) and bool(
+            R("own_job_unnamed", lambda q: "own_job" in q.flags and bool(
                 {"batch", "deadline", "departments"} & q.wants
                 or "withdrawn" in q.wants and not any(t.specific for t in q.topics)) and not (
                 q.mentions.departments or q.mentions.batches), self.ask_which_job),
             R("specific_topic", lambda q: any(t.specific for t in q.topics) and not ({"list", "count"} & q.wants),
               self.answer_topics),
             R("departments", lambda q: bool(q.mentions.departments), self.answer_departments),
-            R("mixed_items", lambda q: bool(_MIXED.search(q.text)), self.answer_mixed_items),
+            R("mixed_items", lambda q: "mixed" in q.flags, self.answer_mixed_items),
             R("overview", lambda q: len([b for b in q.mentions.batches if b in (BATCH_1, BATCH_2)]) >= 2 and (
-                bool({"count", "compare"} & q.wants) or bool(re.search(r"76|80|为什么|为何", q.text))),
+                bool({"count", "compare"} & q.wants) or "overview_why" in q.flags),
               self.answer_overview),
             R("batches", lambda q: bool(q.mentions.batches), self.answer_batches),
             R("clauses", lambda q: bool(q.mentions.clauses), self.answer_clauses),
             R("topics", lambda q: bool(q.topics), self.answer_topics),
-            R("counts", lambda q: bool(_OVERVIEW.search(q.text)) or "count" in q.wants and bool(COUNTED.search(q.text)),
+            R("counts", lambda q: "overview" in q.flags or "count" in q.wants and bool(COUNTED.search(q.text)),
               self.answer_overview),
             R("practical_matter_late", lambda q: q.unsupported or q.intent == "practical", self.decline_practical,
               guard=True),
@@ -483,7 +477,7 @@ class GroundedAnswerer:
                     names = "、".join(dict.fromkeys(r.occupation for r in g))
                     d.parts.append(f"- {names}：{self.profile.fate(g[0])}；实施部门为{g[0].departments_text()}")
             for dept in q.mentions.departments:
-                negated = re.search(r"不是|不归|不由|除了", q.text)
+                negated = "negated" in q.flags
                 chosen = [r for r in item_rows if (dept in r.departments) != bool(negated)]
                 names = "、".join(dict.fromkeys(r.occupation for r in chosen)) or "没有"
                 d.parts.append(f"\n其中实施部门{'不包含' if negated else '包含'}{dept}的：{names}。")
@@ -495,10 +489,10 @@ class GroundedAnswerer:
         rows: list[AnnexRow] = []
         batches = [b for b in q.mentions.batches if b != NO_BATCH]
         departments = [[x] for x in q.mentions.departments]
-        if len(q.mentions.departments) >= 2 and _JOINTLY.search(q.text):
+        if len(q.mentions.departments) >= 2 and "jointly" in q.flags:
             departments = [list(q.mentions.departments)]  # 共同负责: rows naming all of them
         # 除人社部外还有哪些部门: rows that name another department besides the one named
-        excluding = bool(_EXCEPT.search(q.text)) and len(q.mentions.departments) == 1
+        excluding = "except" in q.flags and len(q.mentions.departments) == 1
         for depts in departments:
             dept = "、".join(depts) if len(depts) == 1 else "、".join(depts) + "（同时负责）"
             of_dept = [r for r in self.corpus.annex_rows

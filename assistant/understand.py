@@ -73,6 +73,8 @@ WANT_NAMES = frozenset(_WANTS_RE)
 # What the notice can tell about an occupation; a question asking none of these about one is a practical matter.
 ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "category", "withdrawn", "validity", "future",
                               "students", "compare", "list", "count", "exam"})
+# Flags of a question's wording the answer stage reads (it never reads the raw text for them).
+READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated")
 # Frames that ask about the notice, not about a job: an unlinked span in such a question is no subject.
 NOTICE_LEVEL_FRAMES = frozenset({"validity", "future", "exam", "students", "notice_fact", "notice_content", "count"})
 
@@ -92,6 +94,7 @@ class Interpretation:
     frame: str | None = None  # what is asked, by the trained frame model (corpus/frames.json)
     confidence: float = 0.0  # calibrated probability of `frame`
     frame_applied: bool = False  # the frame decided the fields above (confidence reached the table's minimum)
+    flags: frozenset[str] = frozenset()  # the READ_FLAGS patterns (corpus/patterns.json) the question's words fire
 
     def has_anchor(self) -> bool:
         m = self.mentions
@@ -277,6 +280,7 @@ class Understanding:
                 and not any(s.kind is MatchKind.CUE for s in linked) and _YES_NO.search(text))))
         return Interpretation(
             text=text, mentions=mentions, wants=wants, topics=topics, header_facts=header,
+            flags=frozenset(f for f in READ_FLAGS if _F[f].search(text)),
             unsupported=any(not any(t.pattern.fullmatch(m.group()) for t in TOPICS) for m in _UNSUPPORTED.finditer(text)),
             injection=bool(_INJECTION.search(text)),
             intent=intent, compared_to_linked=compared,

@@ -10,13 +10,15 @@ from assistant.understand import TOPIC_BY_NAME, Interpretation
 
 
 def interp(text="", *, occupations=(), items=(), departments=(), batches=(), clauses=(), subjects=(), wants=(),
-           topics=(), header=(), unsupported=False, injection=False, intent=None, compared=False, frame=None):
+           topics=(), header=(), unsupported=False, injection=False, intent=None, compared=False, frame=None,
+           flags=()):
     m = Mentions(occupations=tuple(occupations), items=tuple(items), departments=tuple(departments),
                  batches=tuple(batches), clauses=tuple(clauses), subjects=tuple(subjects))
     return Interpretation(text=text, mentions=m, wants=frozenset(wants),
                           topics=tuple(TOPIC_BY_NAME[t] for t in topics), header_facts=tuple(header),
                           unsupported=unsupported, injection=injection, intent=intent, compared_to_linked=compared,
-                          frame=frame, confidence=0.9 if frame else 0.0, frame_applied=bool(frame))
+                          frame=frame, confidence=0.9 if frame else 0.0, frame_applied=bool(frame),
+                          flags=frozenset(flags))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def exact(name):
     (interp("第一批", batches=(BATCH_1,)), "batches"),
     (interp("第二条", clauses=(2,)), "clauses"),
     (interp("为什么", topics=("why",)), "topics"),
-    (interp("一共多少项", wants=("count",)), "counts"),
+    (interp("一共多少项", wants=("count",), flags=("overview",)), "counts"),
+    (interp("哪些项的职业分属不同批次", flags=("mixed",)), "mixed_items"),
+    (interp("我这个证第几批", wants=("batch",), flags=("own_job",)), "own_job_unnamed"),
     (interp("随便问问"), "extractive"),
 ])
 def test_each_interpretation_takes_its_route(answerer, q, route):
