@@ -345,6 +345,8 @@
     ]);
     var form = el("div", { class: "pna-form" }, [this.box, this.sendButton]);
     this.dock = el("div", { class: "pna-dock" }, [menu, form, tools, el("p", { class: "pna-disclaimer", text: TEXT.disclaimer })]);
+    // The widget page has no title of its own: a heading for screen readers (the full page has its <h1>).
+    if (this.channel === "widget") this.root.appendChild(el("h1", { class: "pna-sr", text: this.title + "（" + this.doc + "）" }));
     this.root.appendChild(this.status);
     this.root.appendChild(this.log);
     this.root.appendChild(this.latest);
@@ -431,7 +433,7 @@
       }
       if (d.cards && d.cards.length) {
         var sources = el("section", { class: "pna-sources", "aria-label": "出处" },
-                         [el("h3", { text: "出处（" + d.cards.length + "）" })]);
+                         [el("h2", { class: "pna-sources-title", text: "出处（" + d.cards.length + "）" })]);
         d.cards.forEach(function (card, k) { sources.appendChild(sourceCard(card, i, k === 0)); });
         a.appendChild(sources);
       }
