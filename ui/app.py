@@ -487,7 +487,7 @@ def _annex_tab(assistant) -> tuple:
         sort = gr.Dropdown(list(SORTS), value=DEFAULT_SORT, label="排序", scale=2, elem_id="pna-annex-sort")
     with gr.Row():
         shown = gr.Markdown(f"显示 {len(rows)} / {len(rows)} 行", elem_id="pna-annex-count")
-        download = gr.DownloadButton("下载 CSV（含表头）", value=str(annex_csv(list(rows), profile)), size="sm",
+        download = gr.DownloadButton("下载表格（含表头）", value=str(annex_csv(list(rows), profile)), size="sm",
                                      scale=0, min_width=160, elem_id="pna-annex-csv")
         reset = gr.Button("重置筛选", scale=0, min_width=100, size="sm", elem_id="pna-annex-reset")
     table = gr.Dataframe(_annex_frame(list(rows), profile), interactive=False, wrap=True, max_height=560,
@@ -504,10 +504,12 @@ def _annex_tab(assistant) -> tuple:
         note = f"显示 {len(found)} / {len(rows)} 行" + ("" if found else "：没有符合条件的职业，请换个关键词或放宽筛选。")
         return _annex_frame(found, profile), note, str(annex_csv(found, profile))
 
-    # `.input` (the user's own edits), not `.change`: the page address sets the filters on load and shows the rows in
-    # the same response; change events would fire once per filter set, each with the others not yet set, and the
-    # last response to arrive would win (the table showed all 192 rows under 第二批 in 4 of 24 loads).
-    for control in (keyword.input, batch.input, department.input, sort.input):
+    # The page address sets the filters on load and shows their rows in the same response. Change events would fire
+    # once per filter set, each with the filters after it not yet set, and the last response to arrive won (all 192
+    # rows under 第二批 in 4 of 24 loads). So the menus answer `.input` (the user's own choice) only, and the keyword
+    # (whose `.input` Gradio ties to key events, which IME and paste input lack) keeps `.change` but is set last, and
+    # only when the address gives one: its change then carries the filters already set, and shows the same rows.
+    for control in (keyword.change, batch.input, department.input, sort.input):
         control(update, [keyword, batch, department, sort], [table, shown, download], queue=False,
                 api_visibility="private", trigger_mode="always_last")
     reset.click(lambda: ("", ALL, ALL, DEFAULT_SORT, *update("", ALL, ALL)), None,
@@ -557,10 +559,10 @@ def build_chat(assistant, config: Config, store: FeedbackStore | None = None) ->
             d = d if d in known else ALL
             order = query.get("sort", DEFAULT_SORT)
             order = order if order in SORTS else DEFAULT_SORT
-            # The filters and the rows they select, in one response (the filters' own events are user input only).
-            return (gr.Tabs(selected="annex"), kw, b, d, order) + tuple(show_rows(kw, b, d, order))
+            # The filters and the rows they select, in one response; the keyword last (see _annex_tab).
+            return (gr.Tabs(selected="annex"), b, d, order, *show_rows(kw, b, d, order), kw or gr.update())
 
-        demo.load(on_load, None, [tabs, keyword, batch, department, sort, table, shown, download], queue=False,
+        demo.load(on_load, None, [tabs, batch, department, sort, table, shown, download, keyword], queue=False,
                   api_visibility="private")
     demo.queue(default_concurrency_limit=8)
     return demo
