@@ -553,7 +553,7 @@ def test_text_contrast_is_at_least_4_5_in_light_and_dark(browser, served, scheme
         open_chat(page)
         expect(page.locator("#pna-chat-root")).to_have_attribute("data-theme", scheme)
         first = ask_and_wait(page, ELECTRICIAN)
-        first.locator("details.pna-card").nth(1).locator("summary").click()
+        first.locator("details.pna-card").nth(1).locator("summary").first.click()
         page.locator("#pna-new").click()  # the status line with 撤销
         expect(page.locator("#pna-chat-root .pna-status")).to_be_visible()
         measured = contrasts(page)
