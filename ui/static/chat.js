@@ -18,6 +18,7 @@
   var MAX_CHARS = 2000;
   var HISTORY_TURNS = 10; // exchanges sent for resolving follow-ups
   var KEEP_TURNS = 100; // exchanges kept in the browser
+  var KEEP_CHARS = 1500000; // and at most this much JSON (a 66-item list answer is ~40 000): well inside the quota
   // Characters that show nothing: a question made only of these is empty.
   var INVISIBLE = /[\s\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
   var TEXT = {
@@ -131,8 +132,21 @@
   }
 
   Chat.prototype.save = function () {
+    clearTimeout(this.draftTimer);
     this.state.turns = this.state.turns.slice(-KEEP_TURNS);
-    storage.set(this.key, JSON.stringify(this.state));
+    var text = JSON.stringify(this.state);
+    while (text.length > KEEP_CHARS && this.state.turns.length > 1) { // the oldest exchanges go first
+      this.state.turns = this.state.turns.slice(Math.ceil(this.state.turns.length / 4));
+      text = JSON.stringify(this.state);
+    }
+    storage.set(this.key, text);
+  };
+
+  // The draft is kept too, but not on every keystroke.
+  Chat.prototype.saveSoon = function () {
+    var self = this;
+    clearTimeout(this.draftTimer);
+    this.draftTimer = setTimeout(function () { self.save(); }, 400);
   };
 
   Chat.prototype.history = function (upTo) {
@@ -312,7 +326,7 @@
                                 placeholder: this.channel === "widget" || window.innerWidth < 520 ? "请输入您的问题"
                                   : "请输入问题，例如：电工证什么时候退出目录？" });
     this.box.value = this.state.draft || "";
-    this.box.addEventListener("input", function () { self.state.draft = self.box.value; self.save(); self.fit(); });
+    this.box.addEventListener("input", function () { self.state.draft = self.box.value; self.saveSoon(); self.fit(); });
     this.box.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); self.send(); }
     });
