@@ -944,6 +944,7 @@
   }
   if (document.body) watchTheme(); else document.addEventListener("DOMContentLoaded", watchTheme);
   window.addEventListener("resize", function () { each(function (c) { c.size(); }); });
+  window.addEventListener("pagehide", function () { each(function (c) { if (c.draftTimer) c.save(); }); });
   window.addEventListener("online", function () { each(function (c) { if (c.offline) c.probe(); }); });
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
