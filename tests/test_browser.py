@@ -286,6 +286,22 @@ def test_follow_ups_markers_and_the_annex_link_of_an_answer(browser, served):
         answered(page, 1)
 
 
+def test_a_bare_verdict_leads_together_with_what_it_is_about(browser, served):
+    """Presentation of a yes/no lead (the answer text is the answerer's): 是。/ 仍然有效。 is bold with its sentence."""
+    base, assistant = served
+    answer = Answer(question="电工证还有用吗？", answered=True,
+                    answer="仍然有效。退出目录前已发放的职业资格证书继续有效[1]。电工属于第二批。",
+                    citations=[Citation(source="notice", clause=4, label="第四条", marker=1,
+                                        quote="退出目录前已发放的职业资格证书继续有效。")])
+    data = presented(answer, assistant.corpus, assistant.profile)
+    with new_page(browser, base, PHONE) as page:
+        open_chat(page)
+        state = {"v": 1, "draft": "", "turns": [{"question": "电工证还有用吗？", "data": data}]}
+        page.evaluate("s => localStorage.setItem('pna-chat:chat', s)", json.dumps(state, ensure_ascii=False))
+        page.reload(wait_until="load")
+        expect(answered(page, 0).locator(".pna-lead")).to_have_text("仍然有效。退出目录前已发放的职业资格证书继续有效[1]。")
+
+
 # ---- the conversation outlives the server ------------------------------------------------------------------
 
 @contextmanager

@@ -241,8 +241,13 @@
       if (!line.trim()) return;
       var p = el("p");
       if (!box.firstChild) {
-        // The direct answer is the first sentence: set it apart so that it is read first.
+        // The direct answer is the first sentence: set it apart so that it is read first. A bare verdict
+        // (是。/ 不是。/ 仍然有效。) keeps the sentence that says what it is about with it.
         var end = line.search(/[。！？!?]/);
+        if (end >= 0 && line.slice(0, end).replace(/\[[^\[\]\n]{1,12}\]|\*\*/g, "").length <= 4) {
+          var next = line.slice(end + 1).search(/[。！？!?]/);
+          if (next >= 0) end = end + 1 + next;
+        }
         if (end >= 0 && end < line.length - 1) {
           var lead = el("span", { class: "pna-lead" });
           lead.appendChild(inline(line.slice(0, end + 1), turnIndex, chat));
