@@ -2,7 +2,6 @@
 page address that opens it, the chat's own endpoints (/ui/…) and the zh-CN page, against the real app."""
 from __future__ import annotations
 
-import gzip
 import json
 import re
 

@@ -24,8 +24,7 @@ from typing import Any, Literal
 
 import gradio as gr
 import pandas as pd
-from fastapi import FastAPI, HTTPException
-from fastapi import Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
@@ -233,7 +232,8 @@ class Compress:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].startswith(("/api/", "/gradio_api/queue")):
+        if (scope["type"] != "http" or scope["method"] != "GET"
+                or scope["path"].startswith(("/api/", "/gradio_api/queue"))):
             await self.app(scope, receive, send)
             return
         request_headers = dict(scope.get("headers") or [])
@@ -277,8 +277,8 @@ class Compress:
         if b"vary" not in names:
             headers.append((b"vary", b"Accept-Encoding"))
         else:
-            headers = [(k, v + b", Accept-Encoding" if k.lower() == b"vary" and b"accept-encoding" not in v.lower() else v)
-                       for k, v in headers]
+            headers = [(k, v + b", Accept-Encoding"
+                        if k.lower() == b"vary" and b"accept-encoding" not in v.lower() else v) for k, v in headers]
         if coding and len(body) >= MIN_COMPRESS_BYTES:
             body = _compressed(body, coding)
             headers.append((b"content-encoding", coding.encode()))
