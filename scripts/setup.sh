@@ -18,10 +18,10 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 if [ "$profile" = test ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-   && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; }; then
-  # Debian's Chromium for the browser tests (Playwright must not download its own browser here), and CJK fonts
-  # so the screenshots show Chinese rather than boxes.
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+   && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 || ! command -v npm >/dev/null; }; then
+  # Debian's Chromium for the browser tests (Playwright must not download its own browser here), CJK fonts
+  # so the screenshots show Chinese rather than boxes, and npm, with which the tests install axe-core.
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk npm >/dev/null
 fi
 if [ "$profile" = test ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
    && { [ ! -x /usr/sbin/nginx ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then

@@ -1,11 +1,15 @@
 """The pages as a user sees them: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright against the
-real app on a loopback port, on a phone (390×844) and a desktop (1440×900). Screenshots land in artifacts/
-(git-ignored) for a human to look at."""
+real app on a loopback port, on phones (390×844, 360×640) and a desktop (1440×900), in light and dark. axe-core
+(installed from the npm registry into a cache folder on first use) checks accessibility; screenshots land in
+artifacts/ (git-ignored) for a human to look at."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -36,8 +40,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ANSWER_TIMEOUT = 30_000  # ms: one streamed answer, first-call warm-up included
 ELECTRICIAN = "电工证什么时候退出目录？"
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 360, "height": 640}
 DESKTOP = {"width": 1440, "height": 900}
 SIZES = [pytest.param(PHONE, id="phone"), pytest.param(DESKTOP, id="desktop")]
+ALL_SIZES = [pytest.param(PHONE, id="390"), pytest.param(SMALL_PHONE, id="360"), pytest.param(DESKTOP, id="1440")]
+SCHEMES = [pytest.param("light", id="light"), pytest.param("dark", id="dark")]
+SECOND_BATCH = "第二批有哪些？"
+AXE_VERSION = "4.14.1"
+AXE_DIR = Path(os.environ.get("PNA_AXE_DIR") or Path.home() / ".cache" / "pna-tests" / f"axe-core-{AXE_VERSION}")
+MIN_CONTRAST = 4.5
+MIN_TARGET = 44  # px, tap targets (WCAG 2.5.5)
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +67,25 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core from the npm registry, installed once into a cache folder (PNA_AXE_DIR overrides it)."""
+    js = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+    if not js.exists():
+        npm = shutil.which("npm")
+        assert npm, "the accessibility tests need npm (apt-get install npm; scripts/setup.sh test installs it)"
+        AXE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "--prefix",
+                        str(AXE_DIR), f"axe-core@{AXE_VERSION}"], check=True, timeout=600)
+    return js.read_text(encoding="utf-8")
+
+
 @contextmanager
-def new_page(browser, base: str, viewport: dict, locale: str = "zh-CN"):
+def new_page(browser, base: str, viewport: dict, locale: str = "zh-CN", color_scheme: str = "light",
+             allow: tuple[str, ...] = ()):
     phone = viewport["width"] < 500
     context = browser.new_context(locale=locale, viewport=viewport, base_url=base, is_mobile=phone, has_touch=phone,
-                                  accept_downloads=True)
+                                  accept_downloads=True, color_scheme=color_scheme)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     context.set_default_timeout(20_000)
     # Anything that leaves the loopback server is a bug (or a CDN the page should not need): block and record it.
@@ -69,7 +95,8 @@ def new_page(browser, base: str, viewport: dict, locale: str = "zh-CN"):
         external.append(route.request.url)
         route.abort()
 
-    context.route(re.compile(r"^(?!" + re.escape(base) + r"|data:|blob:|about:).*"), block)
+    context.route(re.compile(r"^(?!" + "|".join(re.escape(a) for a in (base, *allow)) + r"|data:|blob:|about:).*"),
+                  block)
     pg = context.new_page()
     pg.external = external
     pg.dialogs = []
@@ -115,7 +142,13 @@ def in_viewport(page: Page, locator) -> bool:
 
 
 def common_questions(page: Page):
-    """The common-question buttons above the input: in a row on a desktop, behind 常见问题 on a phone."""
+    """The common-question buttons: in the empty chat; later by the input, in a row on a desktop, behind 常见问题 on
+    a phone (never twice over)."""
+    greeting = page.locator("#pna-chat-root .pna-empty-examples .pna-chip")
+    if greeting.count():
+        expect(page.locator("#pna-examples")).to_be_hidden()
+        expect(page.locator("#pna-chat-root .pna-chips")).to_be_hidden()
+        return greeting
     row = page.locator("#pna-chat-root .pna-chips .pna-chip")
     if row.first.is_visible():
         return row
@@ -146,9 +179,9 @@ def test_core_flow_without_scrolling_the_page(browser, served, viewport):
             assert in_viewport(page, control), control
         for chip in common_questions(page).all():
             assert in_viewport(page, chip), chip
-        if viewport is PHONE:
-            page.locator("#pna-examples").click()  # close the list again
         expect(page.locator("#pna-examples-menu .pna-chip").first).to_be_hidden()
+        expect(page.locator("#pna-chat-root .pna-disclaimer")).to_contain_text("以当地人社部门答复为准")
+        assert in_viewport(page, page.locator("#pna-chat-root .pna-disclaimer"))
         page.screenshot(path=str(ARTIFACTS / f"chat-{name}-empty.png"))
 
         ask(page, ELECTRICIAN)
@@ -166,6 +199,7 @@ def test_core_flow_without_scrolling_the_page(browser, served, viewport):
             expect(fields.locator("dt", has_text=label).first).to_be_visible()
             expect(fields.locator("dd", has_text=value).first).to_be_visible()
         expect(cards.nth(1)).not_to_have_attribute("open", "")
+        expect(cards.nth(1).locator(".pna-preview")).to_contain_text("第二批退出")  # a preview while closed
         cards.nth(1).locator("summary").first.click()  # [2] 第二条: the quoted sentence, the whole clause on request
         quote = cards.nth(1).locator("blockquote")
         expect(quote).to_contain_text("第二批退出")
@@ -250,6 +284,22 @@ def test_follow_ups_markers_and_the_annex_link_of_an_answer(browser, served):
         page.screenshot(path=str(ARTIFACTS / "annex-from-answer-phone.png"))
         page.get_by_role("tab", name="智能问答").click()
         answered(page, 1)
+
+
+def test_a_bare_verdict_leads_together_with_what_it_is_about(browser, served):
+    """Presentation of a yes/no lead (the answer text is the answerer's): 是。/ 仍然有效。 is bold with its sentence."""
+    base, assistant = served
+    answer = Answer(question="电工证还有用吗？", answered=True,
+                    answer="仍然有效。退出目录前已发放的职业资格证书继续有效[1]。电工属于第二批。",
+                    citations=[Citation(source="notice", clause=4, label="第四条", marker=1,
+                                        quote="退出目录前已发放的职业资格证书继续有效。")])
+    data = presented(answer, assistant.corpus, assistant.profile)
+    with new_page(browser, base, PHONE) as page:
+        open_chat(page)
+        state = {"v": 1, "draft": "", "turns": [{"question": "电工证还有用吗？", "data": data}]}
+        page.evaluate("s => localStorage.setItem('pna-chat:chat', s)", json.dumps(state, ensure_ascii=False))
+        page.reload(wait_until="load")
+        expect(answered(page, 0).locator(".pna-lead")).to_have_text("仍然有效。退出目录前已发放的职业资格证书继续有效[1]。")
 
 
 # ---- the conversation outlives the server ------------------------------------------------------------------
@@ -461,3 +511,484 @@ def test_pages_load_nothing_from_other_hosts(page):
         expect(page.locator("body")).to_be_visible()
         page.wait_for_timeout(1500)
     assert page.external == []
+
+
+# ---- colours, accessibility, tap targets ---------------------------------------------------------------------
+
+# The contrast of every visible piece of text in `root` (WCAG relative luminance), its background composed from
+# the element up to the page: [{text, ratio}], lowest first.
+CONTRAST_JS = """(selector) => {
+  const parse = c => { const m = /rgba?\\(([^)]+)\\)/.exec(c); if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3])).concat([1]);
+  const background = el => { const chain = []; for (let n = el; n; n = n.parentElement) chain.unshift(n);
+    let c = [255, 255, 255, 1]; for (const n of chain) { const b = parse(getComputedStyle(n).backgroundColor);
+      if (b && b[3] > 0) c = over(b, c); } return c; };
+  const out = [];
+  for (const root of document.querySelectorAll(selector)) {
+    for (const el of root.querySelectorAll("*")) {
+      const own = Array.from(el.childNodes).filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join("");
+      if (!own || !el.getClientRects().length || el.closest(".pna-sr")) continue;
+      const style = getComputedStyle(el);
+      if (style.visibility === "hidden" || Number(style.opacity) === 0) continue;
+      const fg = over(parse(style.color), background(el)), bg = background(el);
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      out.push({ text: own.slice(0, 30), cls: el.className && el.className.baseVal === undefined ? el.className : el.tagName,
+                 ratio: Math.round((a + 0.05) / (b + 0.05) * 100) / 100 });
+    }
+  }
+  return out.sort((x, y) => x.ratio - y.ratio);
+}"""
+
+
+def contrasts(frame, selector: str = "#pna-chat-root") -> list[dict]:
+    return frame.evaluate(CONTRAST_JS, selector)
+
+
+def axe_violations(frame, script: str) -> list[dict]:
+    frame.evaluate(script)
+    return frame.evaluate("""() => axe.run(document).then(r => r.violations.map(v => ({
+        id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " — " + n.failureSummary)})))""")
+
+
+def ask_and_wait(page_or_frame, question: str, i: int = 0):
+    page_or_frame.locator("#pna-question").fill(question)
+    page_or_frame.locator("#pna-send").click()
+    t = page_or_frame.locator(f"#pna-chat-root .pna-turn[data-turn='{i}']")
+    expect(t.locator(".pna-actions")).to_be_visible(timeout=ANSWER_TIMEOUT)
+    return t
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_text_contrast_is_at_least_4_5_in_light_and_dark(browser, served, scheme):
+    """Answer text, source cards, buttons, statuses: every text ≥ 4.5:1 on its background, in the device's scheme."""
+    base, _ = served
+    with new_page(browser, base, PHONE, color_scheme=scheme) as page:
+        open_chat(page)
+        expect(page.locator("#pna-chat-root")).to_have_attribute("data-theme", scheme)
+        first = ask_and_wait(page, ELECTRICIAN)
+        first.locator("details.pna-card").nth(1).locator("summary").first.click()
+        page.locator("#pna-new").click()  # the status line with 撤销
+        expect(page.locator("#pna-chat-root .pna-status")).to_be_visible()
+        measured = contrasts(page)
+        page.locator("#pna-chat-root .pna-status button").click()
+        answered(page, 0)
+        measured += contrasts(page, "#pna-chat-root, .pna-header")
+        assert len(measured) > 30
+        low = [m for m in measured if m["ratio"] < MIN_CONTRAST]
+        assert low == [], low
+        print(f"{scheme}: lowest text contrast {measured[0]['ratio']}:1 ({measured[0]['text']})")
+        page.screenshot(path=str(ARTIFACTS / f"chat-phone-{scheme}.png"))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("viewport", ALL_SIZES)
+def test_axe_finds_no_violations(browser, served, axe_script, viewport, scheme):
+    """axe-core's default rules on the chat (empty and with a long list answer), the annex view, the widget page
+    and the host page with the widget open: 0 violations, at every size, light and dark."""
+    base, _ = served
+    with new_page(browser, base, viewport, color_scheme=scheme) as page:
+        found = {}
+        open_chat(page)
+        found["chat-empty"] = axe_violations(page, axe_script)
+        ask_and_wait(page, SECOND_BATCH)
+        found["chat-answer"] = axe_violations(page, axe_script)
+        page.goto("/?annex=1&batch=第二批", wait_until="load")
+        expect(page.locator("#pna-annex-count")).to_have_text("显示 156 / 192 行")
+        found["annex"] = axe_violations(page, axe_script)
+        page.goto("/widget-demo", wait_until="load")
+        page.get_by_role("button", name="政策问答").click()
+        widget = page.frame_locator("iframe.pna-w-frame")
+        ask_and_wait(widget, ELECTRICIAN)
+        found["host-with-widget"] = axe_violations(page, axe_script)
+        frame = next(f for f in page.frames if "/widget/" in f.url)
+        found["widget"] = axe_violations(frame, axe_script)
+        assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_tap_targets_are_at_least_44_px(browser, served):
+    base, _ = served
+    with new_page(browser, base, PHONE) as page:
+        open_chat(page)
+        first = ask_and_wait(page, SECOND_BATCH)
+        targets = page.locator("#pna-chat-root").locator(
+            "a.pna-ref, .pna-act, .pna-chip, .pna-tool, #pna-send, details.pna-card > summary, .pna-clause summary")
+        boxes = [(b["width"], b["height"]) for b in (t.bounding_box() for t in targets.all()) if b]
+        assert len(boxes) > 80
+        small = [b for b in boxes if b[0] < MIN_TARGET - 0.5 or b[1] < MIN_TARGET - 0.5]
+        assert small == []
+        # Markers keep the text's line height (the target overlaps the lines around it, it does not push them).
+        li = first.locator(".pna-a-text li").first
+        assert li.bounding_box()["height"] < 3.5 * 26
+
+
+# ---- complete sources for lists, long answers ------------------------------------------------------------------
+
+def test_every_listed_item_is_reachable_as_a_source(browser, served):
+    base, _ = served
+    with new_page(browser, base, PHONE) as page:
+        open_chat(page)
+        first = ask_and_wait(page, SECOND_BATCH)
+        # Folded: 展开全文 shows the rest of the 66 lines.
+        unfold = first.locator(".pna-unfold")
+        expect(unfold).to_have_attribute("aria-expanded", "false")
+        assert first.locator(".pna-fold").bounding_box()["height"] < 420
+        unfold.click()
+        expect(unfold).to_have_attribute("aria-expanded", "true")
+        lines = first.locator(".pna-a-text li")
+        expect(lines).to_have_count(66)
+        reached = set()
+        for k in range(lines.count()):
+            line = lines.nth(k)
+            item = int(re.match(r"第(\d+)项", line.inner_text()).group(1))
+            marker = line.locator("a.pna-ref")
+            expect(marker).to_have_count(1)
+            if k in (0, 20, 65):  # opening a few: the item's own card, or its entry in the list card
+                marker.click()
+                card = page.locator("details.pna-card[open]").filter(has=page.locator(f"[data-item='{item}']"))
+                if card.count() == 0:
+                    card = page.locator("details.pna-card[open]").filter(has_text=f"附件第{item}项")
+                expect(card.first).to_be_visible()
+                assert page.evaluate("document.activeElement.tagName") == "SUMMARY"  # keyboard users land on it
+            reached.add(item)
+        assert len(reached) == 66
+        list_card = first.locator("details.pna-card-list")
+        expect(list_card.locator("li[data-item]")).to_have_count(66)
+
+
+def test_jump_to_latest(browser, served):
+    base, _ = served
+    with new_page(browser, base, SMALL_PHONE) as page:
+        open_chat(page)
+        ask_and_wait(page, SECOND_BATCH)
+        ask_and_wait(page, ELECTRICIAN, 1)
+        log = page.locator("#pna-chat-root .pna-log")
+        latest = page.locator("#pna-latest")
+        log.evaluate("n => { n.scrollTop = 0; n.dispatchEvent(new Event('scroll')); }")
+        expect(latest).to_be_visible()
+        latest.click()
+        assert log.evaluate("n => n.scrollHeight - n.scrollTop - n.clientHeight") < 5
+        expect(latest).to_be_hidden()
+        assert_page_not_scrolled(page)
+
+
+# ---- asking: stop, errors, empty questions, 新对话 ---------------------------------------------------------------
+
+def test_stop_while_answering_and_busy_enter_says_so(browser, served):
+    base, _ = served
+    with new_page(browser, base, DESKTOP) as page:
+        held = []
+        page.route("**/ui/ask/stream", lambda route: held.append(route))  # the answer never comes
+        open_chat(page)
+        ask(page, ELECTRICIAN)
+        send = page.locator("#pna-send")
+        expect(send).to_have_text("停止")
+        expect(turn(page, 0).locator(".pna-typing .pna-dots")).to_be_visible()
+        page.locator("#pna-question").fill("美容师是第几批？")
+        page.locator("#pna-question").press("Enter")
+        expect(page.locator("#pna-chat-root .pna-status")).to_contain_text("停止")  # not silently ignored
+        expect(page.locator("#pna-chat-root .pna-turn")).to_have_count(1)
+        send.click()
+        expect(turn(page, 0).locator(".pna-error")).to_have_text("已停止回答。")
+        expect(send).to_have_text("发送")
+        page.unroute("**/ui/ask/stream")
+        turn(page, 0).get_by_role("button", name="重试").click()
+        expect(answered(page, 0).locator(".pna-lead")).to_contain_text("第二批")
+        for route in held:
+            try:
+                route.abort()
+            except Exception:
+                pass
+
+
+def test_server_error_and_rate_limit_are_shown_as_such_and_never_queued(browser, served):
+    base, _ = served
+    with new_page(browser, base, PHONE) as page:
+        calls = []
+
+        def fail(route):
+            calls.append(route.request.url)
+            if len(calls) == 1:
+                route.fulfill(status=500, content_type="application/json", body='{"error": "internal error"}')
+            else:
+                route.fulfill(status=429, content_type="application/json", headers={"Retry-After": "2"},
+                              body='{"error": "too many requests"}')
+
+        page.route("**/ui/ask/stream", fail)
+        open_chat(page)
+        ask(page, ELECTRICIAN)
+        first = turn(page, 0)
+        expect(first.locator(".pna-a")).to_have_attribute("data-error", "server")
+        expect(first.locator(".pna-error")).to_contain_text("服务器出错")
+        status = page.locator("#pna-chat-root .pna-status")
+        assert "连不上" not in (status.inner_text() if status.is_visible() else "")
+        page.wait_for_timeout(2500)
+        assert len(calls) == 1  # no retry by itself
+        # A later question is asked at once, not queued behind the failed one; here it is rate limited.
+        ask(page, "美容师是第几批？")
+        second = turn(page, 1)
+        expect(second.locator(".pna-a")).to_have_attribute("data-error", "rate")
+        expect(second.locator(".pna-error")).to_contain_text("2 秒")
+        expect(first.get_by_role("button", name="重试")).to_have_count(0)  # only the last question offers 重试
+        retry = second.locator(".pna-retry")
+        expect(retry).to_be_disabled()
+        expect(retry).to_be_enabled(timeout=5000)
+        assert len(calls) == 2
+        page.unroute("**/ui/ask/stream")
+        retry.click()
+        expect(answered(page, 1).locator(".pna-lead")).to_contain_text("第一批")
+
+
+def test_empty_or_invisible_questions_get_a_clear_message(page):
+    open_chat(page)
+    for text in ("\u200b", " \u3000 ", "\u200b\u200d\ufeff"):
+        page.locator("#pna-question").fill(text)
+        page.locator("#pna-send").click()
+        expect(page.locator("#pna-chat-root .pna-status")).to_contain_text("请输入问题内容")
+        expect(page.locator("#pna-chat-root .pna-turn")).to_have_count(0)
+
+
+def test_new_conversation_can_be_undone(page):
+    open_chat(page)
+    ask(page, ELECTRICIAN)
+    answered(page, 0)
+    page.locator("#pna-new").click()
+    expect(page.locator("#pna-chat-root .pna-turn")).to_have_count(0)
+    expect(page.locator("#pna-chat-root .pna-empty")).to_be_visible()
+    page.get_by_role("button", name="撤销").click()
+    expect(answered(page, 0).locator(".pna-q")).to_have_text(ELECTRICIAN)
+    page.reload(wait_until="load")
+    answered(page, 0)
+
+
+# ---- the annex view from an address ----------------------------------------------------------------------------
+
+ANNEX_COLUMN_JS = """(col) => Array.from(document.querySelectorAll("#pna-annex-table .virtual-row"))
+    .map(row => (row.querySelectorAll("[role=gridcell]")[col] || {}).innerText || "").map(t => t.trim()).filter(Boolean)"""
+
+
+def test_annex_filter_from_the_address_shows_only_filtered_rows_every_time(browser, served):
+    base, _ = served
+    with new_page(browser, base, DESKTOP) as page:
+        for k in range(20):
+            page.goto("/?annex=1&batch=第二批" + ("&keyword=工" if k % 2 else ""), wait_until="load")
+            count = page.locator("#pna-annex-count")
+            want = "显示 125 / 192 行" if k % 2 else "显示 156 / 192 行"
+            expect(count).to_have_text(want)
+            expect(page.locator("#pna-annex-batch input")).to_have_value("第二批")
+            page.wait_for_timeout(300)  # a late response would show here
+            expect(count).to_have_text(want)
+            texts = page.evaluate(ANNEX_COLUMN_JS, 4)  # 批次 of every row the table shows
+            assert len(texts) >= 5 and set(texts) == {"第二批"}, (k, set(texts))
+
+
+def test_annex_search_sort_and_csv(browser, served, tmp_path):
+    base, _ = served
+    with new_page(browser, base, DESKTOP) as page:
+        page.goto("/?annex=1", wait_until="load")
+        count = page.locator("#pna-annex-count")
+        expect(count).to_have_text("显示 192 / 192 行")
+        page.locator("#pna-annex-keyword textarea").fill("电工 第二批")
+        expect(count).to_have_text(re.compile(r"显示 [1-9]\d? / 192 行"))
+        page.locator("#pna-annex-keyword textarea").fill("厨师")
+        expect(count).to_have_text("显示 2 / 192 行")
+        expect(page.locator("#pna-annex-table")).to_contain_text("中式烹调师")
+        page.locator("#pna-annex-keyword textarea").fill("")
+        expect(count).to_have_text("显示 192 / 192 行")
+        page.locator("#pna-annex-sort input").click()
+        page.get_by_role("option", name="实施部门").click()
+        first_dept = page.locator("#pna-annex-table .virtual-row").first.locator("[role=gridcell]").nth(3)
+        expect(first_dept).to_have_text(sorted(r.departments_text() for r in served[1].corpus.annex_rows)[0])
+        with page.expect_download() as download:
+            page.locator("#pna-annex-csv").click()
+        path = tmp_path / "annex.csv"
+        download.value.save_as(path)
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        assert lines[0] == "序号,职业资格名称,职业（工种）,实施部门（单位）,批次,退出时间" and len(lines) == 193
+
+
+# ---- the widget: keyboard, storage across sites, options ------------------------------------------------------
+
+def active_in_frame(page) -> str:
+    frame = next(f for f in page.frames if "/widget/" in f.url)
+    return frame.evaluate("document.hasFocus() ? (document.activeElement.id || document.activeElement.className) : ''")
+
+
+def test_keyboard_only_asks_opens_a_source_and_opens_and_closes_the_widget(browser, served):
+    base, _ = served
+    with new_page(browser, base, DESKTOP) as page:
+        page.goto("/widget-demo", wait_until="load")
+        launcher = page.locator(".pna-w-button")
+        for _ in range(30):  # Tab through the host page to the launcher
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.className") == "pna-w-button":
+                break
+        else:
+            pytest.fail("Tab never reached the launcher")
+        page.keyboard.press("Enter")
+        expect(page.locator(".pna-w-panel")).to_be_visible()
+        expect(page.locator(".pna-w-panel")).to_have_attribute("aria-modal", "true")
+        # Focus goes into the panel, to the question box, once the chat has loaded.
+        page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'IFRAME'")
+        deadline = time.monotonic() + 10
+        while active_in_frame(page) != "pna-question" and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert active_in_frame(page) == "pna-question"
+        page.keyboard.type("美容师是第几批")
+        page.keyboard.press("Enter")
+        widget = page.frame_locator("iframe.pna-w-frame")
+        expect(widget.locator(".pna-turn[data-turn='0'] .pna-actions")).to_be_visible(timeout=ANSWER_TIMEOUT)
+        # Tab to the first source marker and open it with Enter.
+        for _ in range(20):
+            page.keyboard.press("Tab")
+            if "pna-ref" in active_in_frame(page):
+                break
+        else:
+            pytest.fail("Tab never reached a source marker")
+        page.keyboard.press("Enter")
+        frame = next(f for f in page.frames if "/widget/" in f.url)
+        assert frame.evaluate("document.activeElement.tagName") == "SUMMARY"
+        assert frame.evaluate("document.activeElement.parentElement.open") is True
+        # The dialog keeps focus: many Tabs never reach the host page.
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            host = page.evaluate("document.activeElement.className")
+            assert host in ("pna-w-frame", "pna-w-close", "pna-w-trap"), host
+        # Esc inside the chat closes the panel and focus returns to the launcher.
+        page.evaluate("document.querySelector('.pna-w-frame').focus()")
+        frame.evaluate("document.getElementById('pna-question').focus()")
+        page.keyboard.press("Escape")
+        expect(page.locator(".pna-w-panel")).to_be_hidden()
+        expect(launcher).to_be_focused()
+        expect(launcher).to_have_attribute("aria-expanded", "false")
+        # The launcher comes before the dialog in the page: Tab from it enters the dialog.
+        assert page.evaluate("document.querySelector('.pna-w-button').compareDocumentPosition("
+                             "document.querySelector('.pna-w-panel')) & Node.DOCUMENT_POSITION_FOLLOWING") != 0
+
+
+def test_chat_input_is_an_early_tab_stop_with_a_focus_ring(page):
+    open_chat(page)
+    for n in range(1, 16):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "pna-question":
+            break
+    else:
+        pytest.fail("Tab never reached the question box")
+    assert n <= 9, n  # the common questions once (5), the tabs, then the input
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle + ' ' + "
+                            "getComputedStyle(document.activeElement).outlineWidth")
+    assert outline.startswith("solid") and not outline.endswith(" 0px"), outline
+
+
+BLOCK_THIRD_PARTY_STORAGE = """(() => { if (window.top === window) return;
+  const deny = { get() { throw new DOMException("third-party storage is blocked", "SecurityError"); } };
+  try { Object.defineProperty(window, "localStorage", deny); Object.defineProperty(window, "sessionStorage", deny); }
+  catch (e) {} })();"""
+
+
+@pytest.fixture(scope="module")
+def host_site():
+    """Another site for embedding: a plain HTTP server on loopback, addressed as http://localhost:<port> (the
+    assistant is http://127.0.0.1:<port>, so the two are different sites). Tests put their pages in `pages`."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = pages.get(self.path.split("?")[0])
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write((body or "not found").encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}", pages
+    server.shutdown()
+    server.server_close()
+
+
+def host_page(widget_base: str, attrs: str = "") -> str:
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>另一个网站</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main><h1>另一个网站</h1>'
+            f'<button id="host-button" style="position:fixed;right:20px;bottom:20px">本站按钮</button></main>'
+            f'<script src="{widget_base}/widget.js" defer {attrs}></script></body></html>')
+
+
+def test_widget_embedded_cross_site_keeps_the_conversation_across_a_host_reload(browser, served, host_site):
+    """The host page at http://localhost:<port>, the assistant at http://127.0.0.1:<port> (two sites); the frame's
+    own storage throws, as in a browser that blocks third-party storage."""
+    base, _ = served
+    host, pages = host_site
+    with new_page(browser, base, DESKTOP, allow=(host,)) as page:
+        page.context.add_init_script(BLOCK_THIRD_PARTY_STORAGE)
+        pages["/host"] = host_page(base, 'data-offset-y="90"')
+        page.goto(host + "/host", wait_until="load")
+        launcher = page.locator(".pna-w-button")
+        box = launcher.bounding_box()
+        assert abs(box["y"] + box["height"] - (DESKTOP["height"] - 90)) < 1  # offset clears the host's own button
+        launcher.click()
+        widget = page.frame_locator("iframe.pna-w-frame")
+        ask_and_wait(widget, ELECTRICIAN)
+        frame = next(f for f in page.frames if "/widget/" in f.url)
+        with pytest.raises(Exception):
+            frame.evaluate("localStorage.length")  # really blocked
+        kept = page.evaluate("Object.keys(localStorage)")
+        assert any(k.startswith("pna-widget:" + base) for k in kept), kept
+        page.reload(wait_until="load")
+        page.locator(".pna-w-button").click()
+        first = widget.locator(".pna-turn[data-turn='0']")
+        expect(first.locator(".pna-q")).to_have_text(ELECTRICIAN, timeout=ANSWER_TIMEOUT)
+        expect(first.locator(".pna-lead")).to_contain_text("第二批")
+
+
+def test_widget_without_any_storage_still_answers(browser, served, host_site):
+    base, _ = served
+    host, pages = host_site
+    with new_page(browser, base, PHONE, allow=(host,)) as page:
+        page.context.add_init_script(BLOCK_THIRD_PARTY_STORAGE)
+        pages["/host"] = host_page(base, 'data-storage="frame"')
+        page.goto(host + "/host", wait_until="load")
+        page.locator(".pna-w-button").click()
+        ask_and_wait(page.frame_locator("iframe.pna-w-frame"), "美容师是第几批？")
+
+
+@pytest.mark.parametrize("forced, device", [("dark", "light"), ("light", "dark")])
+def test_widget_theme_can_be_forced_to_match_the_host(browser, served, host_site, forced, device):
+    base, _ = served
+    host, pages = host_site
+    with new_page(browser, base, PHONE, color_scheme=device, allow=(host,)) as page:
+        pages["/host"] = host_page(base, f'data-theme="{forced}" data-position="left"')
+        page.goto(host + "/host", wait_until="load")
+        page.locator(".pna-w-button").click()
+        widget = page.frame_locator("iframe.pna-w-frame")
+        expect(widget.locator("#pna-chat-root")).to_have_attribute("data-theme", forced)
+        ask_and_wait(widget, ELECTRICIAN)
+        frame = next(f for f in page.frames if "/widget/" in f.url)
+        measured = contrasts(frame)
+        assert [m for m in measured if m["ratio"] < MIN_CONTRAST] == []
+        page.screenshot(path=str(ARTIFACTS / f"widget-phone-forced-{forced}.png"))
+
+
+def test_documented_iframe_snippet_fits_a_360_px_phone(browser, served, host_site):
+    base, _ = served
+    docs = (REPO_ROOT / "docs" / "widget.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```html\n(<iframe[\s\S]+?</iframe>)\n```", docs).group(1)
+    snippet = snippet.replace("https://assistant.example.org", base)
+    host, pages = host_site
+    with new_page(browser, base, SMALL_PHONE, allow=(host,)) as page:
+        pages["/host"] = (f'<!doctype html><html lang="zh-CN"><head><meta name="viewport" content="width=device-width, '
+                          f'initial-scale=1"><style>body{{margin:8px}}</style></head><body>{snippet}</body></html>')
+        page.goto(host + "/host", wait_until="load")
+        frame = page.locator("iframe")
+        box = frame.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= SMALL_PHONE["width"] and box["height"] <= SMALL_PHONE["height"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
+        expect(page.frame_locator("iframe").locator("#pna-question")).to_be_visible()

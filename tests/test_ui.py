@@ -11,8 +11,9 @@ import pytest
 from assistant.feedback import FeedbackStore
 from assistant.records import Answer, Citation, SourceRow
 from servers import live_app
-from ui.app import ALL, ZhPage, annex_request, annex_summary, batch_choices, filter_annex
-from ui.cards import annex_link, card_text, plain_answer_text, plain_text, presented, source_cards
+from ui.app import (ALL, SORTS, ZhPage, annex_csv, annex_request, annex_summary, batch_choices, filter_annex,
+                    load_aliases, search_words, social_meta, static_file)
+from ui.cards import annex_link, card_text, listed_items, plain_answer_text, plain_text, presented, source_cards
 
 ELECTRICIAN = "电工证什么时候退出目录？"
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -95,7 +96,7 @@ def test_presented_answers_from_the_real_assistant(assistant):
         answer = assistant.ask(question)
         shown = presented(answer, assistant.corpus, assistant.profile)
         assert shown["answer"] == answer.to_dict()
-        cards = shown["cards"]
+        cards = [c for c in shown["cards"] if c["source"] != "list"]
         assert [c["marker"] for c in cards] == list(range(1, len(answer.citations) + 1))
         assert {c["label"] for c in cards} == {c.label for c in answer.citations}
         for card in cards:
@@ -108,6 +109,35 @@ def test_presented_answers_from_the_real_assistant(assistant):
     annex = next(c for c in electrician["cards"] if c["source"] == "annex")
     assert (annex["item"], annex["qualification"], annex["rows"][0]["occupations"]) == (1, "机械设备修理人员", ["电工"])
     assert annex["rows"][0]["when"] == "第二批，2020年12月31日前退出"
+
+
+@pytest.mark.parametrize("question, items", [("第一批有哪些？", 14), ("第二批有哪些？", 66)])
+def test_every_item_of_a_listed_answer_is_reachable_as_a_source(assistant, question, items):
+    """Answers cite at most a dozen sources; the list card names every item the list lines name, with its fields,
+    and the plain-text copy carries all of them."""
+    answer = assistant.ask(question)
+    listed = [item for item, _ in listed_items(answer.answer)]
+    assert len(listed) == items
+    shown = presented(answer, assistant.corpus, assistant.profile)
+    cards = shown["cards"]
+    list_cards = [c for c in cards if c["source"] == "list"]
+    assert len(list_cards) == 1 and list_cards[0]["marker"] == len(cards) == len(answer.citations) + 1
+    entries = list_cards[0]["entries"]
+    assert [e["item"] for e in entries] == listed
+    for entry in entries:
+        assert entry["qualification"] and entry["rows"]
+        assert all(r["occupations"] and r["departments"] and r["when"] for r in entry["rows"])
+        assert f"第{entry['item']}项「{entry['qualification']}」" in shown["plain"]
+    # The rows a line names, not the whole item: item 1 lists only its batch-2 occupations under 第二批.
+    if question == "第二批有哪些？":
+        first = entries[0]
+        assert first["item"] == 1 and "电工" in [o for r in first["rows"] for o in r["occupations"]]
+        assert all("第二批" in r["when"] for e in entries for r in e["rows"])
+
+
+def test_no_list_card_for_an_answer_without_a_list(assistant):
+    shown = presented(assistant.ask(ELECTRICIAN), assistant.corpus, assistant.profile)
+    assert all(c["source"] != "list" for c in shown["cards"])
 
 
 def card_text_line(card: dict) -> str:
@@ -149,6 +179,39 @@ def test_filter_annex_by_keyword_batch_and_department(corpus, profile):
     assert filter_annex(rows, profile, "没有这个职业") == []
 
 
+def test_annex_search_splits_on_spaces_and_understands_the_chats_aliases(corpus, profile):
+    rows = corpus.annex_rows
+    assert search_words("电工 第二批") == ["电工", "第二批"] and search_words("電工\u3000第二批，") == ["电工", "第二批"]
+    found = filter_annex(rows, profile, "电工 第二批")
+    assert found and all("电工" in r.occupation + r.qualification for r in found) and {r.batch for r in found} == {"2"}
+    assert filter_annex(rows, profile, "电工 第一批") == []
+    aliases = load_aliases(corpus_dir(profile) / "aliases.csv")
+    cooks = filter_annex(rows, profile, "厨师", aliases=aliases)
+    assert {r.occupation for r in cooks} == {"中式烹调师", "西式烹调师"}
+    assert filter_annex(rows, profile, "厨师") == []  # without the alias table: no such word in the annex
+
+
+def corpus_dir(profile):
+    from assistant.config import REPO_ROOT
+    return REPO_ROOT / "corpus"
+
+
+def test_annex_sorts_and_csv_has_a_header_row(corpus, profile):
+    rows = corpus.annex_rows
+    assert [r.item for r in filter_annex(rows, profile)] == sorted(r.item for r in rows)
+    by_batch = filter_annex(rows, profile, sort="批次与退出时间")
+    batches = [r.batch for r in by_batch]
+    assert batches == sorted(batches, key=lambda b: list(batch_choices(profile).values()).index(b))
+    by_dept = filter_annex(rows, profile, sort="实施部门")
+    assert [r.departments_text() for r in by_dept] == sorted(r.departments_text() for r in rows)
+    assert set(SORTS) >= {"序号（附件顺序）", "批次与退出时间", "实施部门", "职业资格名称"}
+    path = annex_csv(filter_annex(rows, profile, batch="第二批"), profile)
+    text = path.read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0] == "序号,职业资格名称,职业（工种）,实施部门（单位）,批次,退出时间"
+    assert len(lines) == 1 + 156 and all("第二批" in line for line in lines[1:])
+
+
 def test_annex_summary_counts(corpus, profile):
     intro, by_batch, by_dept = annex_summary(corpus.annex_rows, profile)
     assert "**76**" in intro and "**192**" in intro
@@ -188,7 +251,7 @@ def sse(text: str) -> list[tuple[str, dict]]:
 
 @pytest.mark.parametrize("path", ["/", "/widget/"])
 def test_pages_are_served_in_chinese_with_the_chat_script(client, path):
-    r = client.get(path)
+    r = client.get(path, headers={"Accept-Encoding": "identity"})
     assert r.status_code == 200
     assert re.search(r'<html\s+lang="zh-CN"', r.text) and 'lang="en"' not in r.text
     head = r.text[r.text.index("<head>"):]
@@ -202,6 +265,13 @@ def test_chat_static_files(client):
         r = client.get(f"/ui/static/{name}")
         assert r.status_code == 200 and r.headers["content-type"].startswith(kind) and len(r.text) > 1000
         assert 'lang="zh-CN"' not in r.text  # not rewritten
+        # A validator: the same file again is a 304; the hashed address the pages use is cached for good.
+        assert r.headers["cache-control"] == "no-cache" and r.headers["etag"]
+        again = client.get(f"/ui/static/{name}", headers={"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and not again.content
+        version = static_file(name)[1]
+        assert f"/ui/static/{name}?v={version}" in client.get("/").text
+        assert "immutable" in client.get(f"/ui/static/{name}?v={version}").headers["cache-control"]
     assert client.get("/ui/static/../app.py").status_code == 404
     assert client.get("/ui/static/nothing.js").status_code == 404
     assert "innerHTML" not in client.get("/ui/static/chat.js").text  # the chat builds text nodes only
@@ -252,10 +322,50 @@ def test_ui_feedback_is_stored_with_its_channel_then_changed_and_commented(clien
                                              "answer": "a"}).status_code == 422
 
 
+@pytest.mark.parametrize("path", ["/", "/widget/", "/ui/static/chat.js", "/ui/static/chat.css", "/widget.js"])
+def test_pages_scripts_and_styles_are_compressed_with_a_validator(client, path):
+    raw = client.get(path, headers={"Accept-Encoding": "identity"})
+    assert raw.status_code == 200 and "content-encoding" not in raw.headers
+    zipped = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["vary"]
+    assert zipped.text == raw.text  # httpx decodes it
+    assert int(zipped.headers["content-length"]) < len(raw.content) / 2
+    br = client.get(path, headers={"Accept-Encoding": "br, gzip"})
+    assert br.headers["content-encoding"] == "br" and br.text == raw.text
+    etag = zipped.headers["etag"]
+    assert client.get(path, headers={"If-None-Match": etag, "Accept-Encoding": "gzip"}).status_code == 304
+
+
+def test_event_streams_and_the_api_are_not_buffered_or_compressed(client):
+    r = client.post("/ui/ask/stream", json={"question": ELECTRICIAN}, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in r.headers
+    r = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+
+
+def test_pages_have_their_own_link_preview_and_no_developer_links(client):
+    page = client.get("/").text
+    head = page[:page.index("</head>")]
+    for gone in ('content="Gradio"', "Click to try out the app!", 'content="{url}"', "gradio.app", "@Gradio"):
+        assert gone not in head
+    assert re.search(r'<meta property="og:title" content="职业资格退出目录政策问答[^"]*">', head)
+    assert re.search(r'<meta property="og:description" content="[^"]*人社厅发〔2020〕80号[^"]*">', head)
+    assert f'<meta property="og:url" content="{client.base_url}/">' in head
+    assert head.count('property="og:title"') == 1
+    assert "/docs" not in page and '"footer_links":[]' in page  # no settings panel, no API docs for workers
+    assert '<meta property="og:url" content="https://x.example/?a=1&amp;b=&lt;2&gt;">' in social_meta(
+        "https://x.example/?a=1&b=<2>")
+
+
 def test_zh_page_rewrites_gradio_pages_only(client):
     page = ZhPage(None, head="<x>")
     gradio = b'<html\n\tlang="en"><head><title>t</title></head><body><gradio-app></gradio-app>'
-    assert page.rewrite(gradio) == b'<html\n\tlang="zh-CN"><head><x><title>t</title></head><body><gradio-app></gradio-app>'
+    meta = social_meta("").encode()
+    assert page.rewrite(gradio) == (b'<html\n\tlang="zh-CN"><head><x>' + meta +
+                                    b'<title>t</title></head><body><gradio-app></gradio-app>')
+    gradio_meta = b'<head><meta property="og:title" content="Gradio" />\n\t\t<meta\n\t\t\tname="twitter:image"\n\t\t\tcontent="x"\n\t\t/>'
+    assert b"Gradio" not in page.rewrite(gradio_meta + b"<gradio-app>") and b"twitter:image" not in page.rewrite(
+        gradio_meta + b"<gradio-app>")
     assert page.rewrite(b'<html lang="en"><head></head>') == b'<html lang="en"><head></head>'
     for path in ("/docs", "/widget-demo"):
         assert "chat.js" not in client.get(path).text

@@ -7,16 +7,24 @@ the page around it and the 附件目录 browser. Everything users or the model w
 (the script builds DOM nodes with textContent; it never assigns HTML)."""
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
 import json
 import logging
+import re
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from functools import lru_cache
+from html import escape
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import gradio as gr
 import pandas as pd
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
@@ -44,6 +52,7 @@ MAX_HISTORY_TURNS = 20  # the last 10 exchanges are enough to resolve a follow-u
 WIDGET_PATH = "/widget"
 UI_PREFIX = "/ui"
 STATIC_FILES = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
+DISCLAIMER = "回答只依据通知原文；如需办理具体业务，请以当地人力资源社会保障部门的答复为准。"
 
 ALL = "全部"
 
@@ -60,6 +69,7 @@ CSS = """
   text-overflow: ellipsis; }
 .pna-header h1 small { font-size: .8rem; font-weight: 400; color: var(--body-text-color-subdued); margin-left: .5em; }
 .pna-footer { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+footer { display: none !important; }
 """
 # Gradio scopes the CSS given to it to its .contain element; layout of the page itself is in static/chat.css.
 WIDGET_CSS = """
@@ -72,7 +82,8 @@ MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 HEAD_SCRIPT = """<script>(function(){try{var p=Navigator.prototype;
 Object.defineProperty(p,"language",{get:function(){return "zh-CN";},configurable:true});
 Object.defineProperty(p,"languages",{get:function(){return ["zh-CN","zh"];},configurable:true});}catch(e){}})();</script>"""
-DESCRIPTION = '<meta name="description" content="人社厅发〔2020〕80号 水平评价类技能人员职业资格退出目录 政策问答">'
+SUMMARY = "人社厅发〔2020〕80号 水平评价类技能人员职业资格退出目录政策问答：哪些职业资格退出、第几批、何时退出、证书是否有效，每个回答附通知原文出处。"
+DESCRIPTION = f'<meta name="description" content="{SUMMARY}">'
 
 
 def chat_root(channel: Literal["chat", "widget"], examples: list[str]) -> str:
@@ -161,11 +172,119 @@ def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
         return {"feedback_id": row}
 
     @app.get(UI_PREFIX + "/static/{name}", include_in_schema=False)
-    def ui_static(name: str) -> Response:
+    def ui_static(name: str, request: Request) -> Response:
         if name not in STATIC_FILES:
             raise HTTPException(404, "not found")
-        text = resources.files("ui").joinpath("static", name).read_text(encoding="utf-8")
-        return Response(text, media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
+        body, version = static_file(name)
+        etag = f'"{version}"'
+        # The pages ask for ?v=<content hash>: that address never changes content, so it is cached for good;
+        # any other request revalidates with the ETag (304 when unchanged).
+        cache = ("public, max-age=31536000, immutable" if request.query_params.get("v") == version else "no-cache")
+        headers = {"Cache-Control": cache, "ETag": etag}
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=STATIC_FILES[name], headers=headers)
+
+
+@lru_cache(maxsize=None)
+def static_file(name: str) -> tuple[bytes, str]:
+    """(content, short content hash) of ui/static/<name>, read once per process."""
+    body = resources.files("ui").joinpath("static", name).read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:16]
+
+
+# ---- compression and validators for the pages, scripts and styles --------------------------------------------
+
+COMPRESSIBLE = (b"text/html", b"text/javascript", b"application/javascript", b"text/css", b"application/json")
+MIN_COMPRESS_BYTES = 1024
+
+
+@lru_cache(maxsize=64)
+def _compressed(body: bytes, coding: str) -> bytes:
+    if coding == "br":
+        import brotli
+        return brotli.compress(body, quality=5)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def _coding(accept: str) -> str | None:
+    offered = set()
+    for part in accept.split(","):
+        name, _, params = part.partition(";")
+        q = re.search(r"q=([0-9.]+)", params)
+        if not q or float(q.group(1) or 0) > 0:
+            offered.add(name.strip().lower())
+    if "br" in offered:
+        try:
+            import brotli  # noqa: F401  (installed with gradio)
+            return "br"
+        except ImportError:
+            pass
+    return "gzip" if "gzip" in offered else None
+
+
+class Compress:
+    """ASGI middleware for GET responses that are HTML, JavaScript, CSS or JSON (the pages, chat.js, widget.js,
+    Gradio's assets and config): br or gzip when the browser accepts it, `Vary: Accept-Encoding`, and an ETag where
+    the response has none (a 304 answers a matching If-None-Match). Event streams and /api/ pass untouched."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or scope["method"] != "GET"
+                or scope["path"].startswith(("/api/", "/gradio_api/queue"))):
+            await self.app(scope, receive, send)
+            return
+        request_headers = dict(scope.get("headers") or [])
+        coding = _coding(request_headers.get(b"accept-encoding", b"").decode("latin-1"))
+        if_none_match = request_headers.get(b"if-none-match", b"").decode("latin-1")
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def wrapped(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                kind = headers.get(b"content-type", b"").split(b";")[0].strip()
+                if message.get("status") == 200 and kind in COMPRESSIBLE and b"content-encoding" not in headers:
+                    start = message  # hold it: the body and its length change
+                    return
+                await send(message)
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                await self._finish(start, b"".join(chunks), coding, if_none_match, send)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+    @staticmethod
+    async def _finish(start: dict, body: bytes, coding: str | None, if_none_match: str, send) -> None:
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length",)]
+        names = {k.lower() for k, _ in headers}
+        etag = dict((k.lower(), v) for k, v in headers).get(b"etag")
+        if etag is None:
+            etag = b'W/"' + hashlib.sha256(body).hexdigest()[:20].encode() + b'"'
+            headers.append((b"etag", etag))
+        tags = {t.strip() for t in if_none_match.split(",") if t.strip()}
+        if etag.decode("latin-1") in tags or etag.decode("latin-1").removeprefix("W/") in tags:
+            await send({**start, "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if b"vary" not in names:
+            headers.append((b"vary", b"Accept-Encoding"))
+        else:
+            headers = [(k, v + b", Accept-Encoding"
+                        if k.lower() == b"vary" and b"accept-encoding" not in v.lower() else v) for k, v in headers]
+        if coding and len(body) >= MIN_COMPRESS_BYTES:
+            body = _compressed(body, coding)
+            headers.append((b"content-encoding", coding.encode()))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class ZhPage:
@@ -195,7 +314,7 @@ class ZhPage:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body"):
                     return
-                body = self.rewrite(b"".join(chunks))
+                body = self.rewrite(b"".join(chunks), _page_url(scope))
                 headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
                 await send({**start, "headers": headers})
@@ -205,20 +324,45 @@ class ZhPage:
 
         await self.app(scope, receive, wrapped)
 
-    def rewrite(self, body: bytes) -> bytes:
+    def rewrite(self, body: bytes, url: str = "") -> bytes:
         if b"<gradio-app" not in body:  # only Gradio's pages: not /docs, not the widget demo
             return body
         body = body.replace(b'lang="en"', b'lang="zh-CN"', 1)
+        # Gradio's link-preview tags ("Gradio", "Click to try out the app!", og:url "{url}") give way to ours.
+        body = _SOCIAL_META.sub(b"", body)
         at = body.find(b"<head>")
         if at >= 0:
-            body = body[:at + 6] + self.head + body[at + 6:]
+            body = body[:at + 6] + self.head + social_meta(url).encode() + body[at + 6:]
         return body
 
 
+_SOCIAL_META = re.compile(rb'<meta\s+(?:property="og:[^"]*"|name="twitter:[^"]*")\s+content="[^"]*"\s*/?>\s*')
+
+
+def _page_url(scope) -> str:
+    headers = dict(scope.get("headers") or [])
+    host = headers.get(b"host", b"").decode("latin-1")
+    if not host or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
+        return ""
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
+
+
+def social_meta(url: str) -> str:
+    """What a link preview (WeChat, a chat app, a search engine) shows for the pages: title, summary, address."""
+    tags = [("property", "og:type", "website"), ("property", "og:locale", "zh_CN"),
+            ("property", "og:site_name", TITLE), ("property", "og:title", f"{TITLE} · {DOC}"),
+            ("property", "og:description", SUMMARY), ("name", "twitter:card", "summary"),
+            ("name", "twitter:title", f"{TITLE} · {DOC}"), ("name", "twitter:description", SUMMARY)]
+    if url:
+        tags.insert(0, ("property", "og:url", url))
+    return "".join(f'<meta {kind}="{name}" content="{escape(value)}">' for kind, name, value in tags)
+
+
 def page_head() -> str:
-    return (HEAD_SCRIPT + DESCRIPTION +
-            f'<link rel="stylesheet" href="{UI_PREFIX}/static/chat.css">'
-            f'<script src="{UI_PREFIX}/static/chat.js" defer></script>')
+    css, js = static_file("chat.css")[1], static_file("chat.js")[1]
+    return (HEAD_SCRIPT + DESCRIPTION + '<meta name="theme-color" content="#1d4ed8">' +
+            f'<link rel="stylesheet" href="{UI_PREFIX}/static/chat.css?v={css}">'
+            f'<script src="{UI_PREFIX}/static/chat.js?v={js}" defer></script>')
 
 
 # ---- the annex browser ----------------------------------------------------------------------------
@@ -231,22 +375,81 @@ def _annex_frame(rows: list[AnnexRow], profile: NoticeProfile) -> pd.DataFrame:
     )
 
 
+SORTS = {"序号（附件顺序）": "item", "批次与退出时间": "batch", "实施部门": "department", "职业资格名称": "qualification",
+         "职业": "occupation"}
+DEFAULT_SORT = next(iter(SORTS))
+_WORD_SPLIT = re.compile(r"[\s\u3000,，、;；/]+")
+
+
+def load_aliases(path: Path | None) -> dict[str, tuple[str, ...]]:
+    """The chat's reviewed alias table (corpus/aliases.csv): what a word users type (厨师) names in the annex
+    (中式烹调师, 西式烹调师), so that the annex search understands the words the chat does."""
+    out: dict[str, list[str]] = {}
+    if path is None or not path.exists():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            alias, target = normalize(rec.get("alias") or ""), normalize(rec.get("target") or "")
+            if alias and target and (rec.get("kind") or "").strip() != "none":
+                out.setdefault(alias, [])
+                if target not in out[alias]:
+                    out[alias].append(target)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def search_words(keyword: str) -> list[str]:
+    """The words of a search: split at spaces (half- or full-width) and list punctuation first, then each word
+    normalised (繁体/全角 folded) — so "电工 第二批" is two words, not "电工第二批"."""
+    return [w for w in (normalize(part) for part in _WORD_SPLIT.split(keyword or "")) if w]
+
+
 def filter_annex(rows: tuple[AnnexRow, ...], profile: NoticeProfile, keyword: str = "", batch: str = ALL,
-                 department: str = ALL) -> list[AnnexRow]:
-    """Rows matching all of: a keyword (in 序号, names or departments; 繁体/全角 allowed), a batch, a department."""
-    words = normalize(keyword or "").split()
+                 department: str = ALL, aliases: dict[str, tuple[str, ...]] | None = None,
+                 sort: str = DEFAULT_SORT) -> list[AnnexRow]:
+    """Rows matching all of: each keyword word (in 序号, names, departments or batch; 繁体/全角 allowed; an alias
+    of the chat's matches what it names), a batch, a department; in the order `sort` names (SORTS)."""
+    words = search_words(keyword)
     want_batch = batch_choices(profile).get(batch)
+    aliases = aliases or {}
     out = []
     for r in rows:
         if want_batch and r.batch != want_batch:
             continue
         if department and department != ALL and department not in r.departments:
             continue
-        hay = (f"{r.item} 第{r.item}项 {r.qualification} {r.occupation} {r.departments_text()} "
-               f"{annex_batch_words(r, profile)}")
-        if all((w in hay) or (w.isdigit() and int(w) == r.item) for w in words):
+        hay = normalize(f"{r.item} 第{r.item}项 {r.qualification} {r.occupation} {r.departments_text()} "
+                        f"{annex_batch_words(r, profile)}")
+        if all((w in hay) or (w.isdigit() and int(w) == r.item) or any(t in hay for t in aliases.get(w, ()))
+               for w in words):
             out.append(r)
-    return out
+    return sort_annex(out, profile, sort)
+
+
+def sort_annex(rows: list[AnnexRow], profile: NoticeProfile, sort: str = DEFAULT_SORT) -> list[AnnexRow]:
+    key = SORTS.get(sort, "item")
+    order = {code: i for i, code in enumerate(batch_choices(profile).values())}
+    keys = {
+        "item": lambda r: (r.item,),
+        "batch": lambda r: (order.get(r.batch, 99), r.item),
+        "department": lambda r: (r.departments_text(), r.item),
+        "qualification": lambda r: (r.qualification, r.item),
+        "occupation": lambda r: (r.occupation, r.item),
+    }
+    return sorted(rows, key=keys[key])  # stable: rows of one item keep the annex order
+
+
+def annex_csv(rows: list[AnnexRow], profile: NoticeProfile) -> Path:
+    """The rows as a CSV file with its header row (UTF-8 with BOM, so that Excel reads the Chinese), in a scratch
+    folder; one file per distinct content."""
+    frame = _annex_frame(rows, profile)
+    text = frame.to_csv(index=False, lineterminator="\r\n")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / "pna-annex-csv"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"附件目录-{len(rows)}行-{digest}.csv"
+    if not path.exists():
+        path.write_text("\ufeff" + text, encoding="utf-8", newline="")
+    return path
 
 
 def annex_summary(rows: tuple[AnnexRow, ...], profile: NoticeProfile) -> tuple[str, pd.DataFrame, pd.DataFrame]:
@@ -269,38 +472,49 @@ def annex_summary(rows: tuple[AnnexRow, ...], profile: NoticeProfile) -> tuple[s
 
 def _annex_tab(assistant) -> tuple:
     rows, profile = assistant.corpus.annex_rows, assistant.profile
+    aliases = load_aliases(Path(assistant.config.corpus_dir) / "aliases.csv")
     intro, batch_df, dept_df = annex_summary(rows, profile)
     counts = Counter(d for r in rows for d in r.departments)
     dept_choices = [(ALL, ALL)] + [(f"{d}（{n}）", d) for d, n in sorted(counts.items(), key=lambda x: -x[1])]
 
     gr.Markdown(intro)
     with gr.Row():
-        keyword = gr.Textbox(label="关键词", placeholder="职业、职业资格名称、部门或序号，如：电工", scale=3,
-                             elem_id="pna-annex-keyword")
+        keyword = gr.Textbox(label="关键词（可用空格分隔多个词）", placeholder="职业、职业资格名称、部门、批次或序号，如：电工 第二批",
+                             scale=3, elem_id="pna-annex-keyword")
         batch = gr.Dropdown([ALL, *batch_choices(profile)], value=ALL, label="批次", scale=2,
                             elem_id="pna-annex-batch")
         department = gr.Dropdown(dept_choices, value=ALL, label="实施部门", scale=2, elem_id="pna-annex-dept")
-        reset = gr.Button("重置", scale=1, size="sm")
-    shown = gr.Markdown(f"显示 {len(rows)} / {len(rows)} 行", elem_id="pna-annex-count")
+        sort = gr.Dropdown(list(SORTS), value=DEFAULT_SORT, label="排序", scale=2, elem_id="pna-annex-sort")
+    with gr.Row():
+        shown = gr.Markdown(f"显示 {len(rows)} / {len(rows)} 行", elem_id="pna-annex-count")
+        download = gr.DownloadButton("下载表格（含表头）", value=str(annex_csv(list(rows), profile)), size="sm",
+                                     scale=0, min_width=160, elem_id="pna-annex-csv")
+        reset = gr.Button("重置筛选", scale=0, min_width=100, size="sm", elem_id="pna-annex-reset")
     table = gr.Dataframe(_annex_frame(list(rows), profile), interactive=False, wrap=True, max_height=560,
                          column_widths=["6%", "20%", "17%", "29%", "13%", "15%"], datatype="str",
-                         buttons=["copy", "fullscreen"], elem_id="pna-annex-table", show_label=False)
+                         buttons=["fullscreen"], elem_id="pna-annex-table", show_label=False)
     with gr.Accordion("统计：按批次、按实施部门", open=True):
         with gr.Row():
             gr.Dataframe(batch_df, interactive=False, show_label=False, elem_id="pna-annex-by-batch")
             gr.Dataframe(dept_df, interactive=False, show_label=False, max_height=1000,
                          elem_id="pna-annex-by-dept")
 
-    def update(kw: str, b: str, d: str):
-        found = filter_annex(rows, profile, kw, b, d)
+    def update(kw: str, b: str, d: str, order: str = DEFAULT_SORT):
+        found = filter_annex(rows, profile, kw, b, d, aliases, order)
         note = f"显示 {len(found)} / {len(rows)} 行" + ("" if found else "：没有符合条件的职业，请换个关键词或放宽筛选。")
-        return _annex_frame(found, profile), note
+        return _annex_frame(found, profile), note, str(annex_csv(found, profile))
 
-    for control in (keyword.change, batch.change, department.change):
-        control(update, [keyword, batch, department], [table, shown], queue=False, api_visibility="private",
-                trigger_mode="always_last")
-    reset.click(lambda: ("", ALL, ALL), None, [keyword, batch, department], queue=False, api_visibility="private")
-    return keyword, batch, department, table, shown, update
+    # The page address sets the filters on load and shows their rows in the same response. Change events would fire
+    # once per filter set, each with the filters after it not yet set, and the last response to arrive won (all 192
+    # rows under 第二批 in 4 of 24 loads). So the menus answer `.input` (the user's own choice) only, and the keyword
+    # (whose `.input` Gradio ties to key events, which IME and paste input lack) keeps `.change` but is set last, and
+    # only when the address gives one: its change then carries the filters already set, and shows the same rows.
+    for control in (keyword.change, batch.input, department.input, sort.input):
+        control(update, [keyword, batch, department, sort], [table, shown, download], queue=False,
+                api_visibility="private", trigger_mode="always_last")
+    reset.click(lambda: ("", ALL, ALL, DEFAULT_SORT, *update("", ALL, ALL)), None,
+                [keyword, batch, department, sort, table, shown, download], queue=False, api_visibility="private")
+    return keyword, batch, department, sort, table, shown, download, update
 
 
 # ---- the pages ------------------------------------------------------------------------------------
@@ -333,21 +547,22 @@ def build_chat(assistant, config: Config, store: FeedbackStore | None = None) ->
             with gr.Tab("智能问答", id="chat"):
                 gr.HTML(chat_root("chat", EXAMPLES), js_on_load=None, elem_id="pna-chat-host")
             with gr.Tab("附件目录", id="annex"):
-                keyword, batch, department, table, shown, show_rows = _annex_tab(assistant)
-        gr.Markdown("回答只依据通知原文；如需办理具体业务，请以当地人力资源社会保障部门的答复为准。"
-                    "　[HTTP API 文档](/docs)", elem_classes=["pna-footer"])
+                keyword, batch, department, sort, table, shown, download, show_rows = _annex_tab(assistant)
+                gr.Markdown(DISCLAIMER, elem_classes=["pna-footer"])
 
         def on_load(request: gr.Request):
             query = dict(request.query_params) if request is not None else {}
             open_annex, kw, b, d = annex_request(query, batch_choices(assistant.profile))
             if not open_annex:
-                return (gr.update(),) * 6
+                return (gr.update(),) * 8
             known = {name for row in assistant.corpus.annex_rows for name in row.departments}
             d = d if d in known else ALL
-            # Setting the filters from here does not run their change events: the rows are shown here too.
-            return (gr.Tabs(selected="annex"), kw, b, d) + tuple(show_rows(kw, b, d))
+            order = query.get("sort", DEFAULT_SORT)
+            order = order if order in SORTS else DEFAULT_SORT
+            # The filters and the rows they select, in one response; the keyword last (see _annex_tab).
+            return (gr.Tabs(selected="annex"), b, d, order, *show_rows(kw, b, d, order), kw or gr.update())
 
-        demo.load(on_load, None, [tabs, keyword, batch, department, table, shown], queue=False,
+        demo.load(on_load, None, [tabs, batch, department, sort, table, shown, download, keyword], queue=False,
                   api_visibility="private")
     demo.queue(default_concurrency_limit=8)
     return demo
@@ -360,13 +575,26 @@ def build_widget(assistant, config: Config, store: FeedbackStore | None = None) 
     return demo
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's Soft theme in blue, with label and button colours dark enough for 4.5:1 on their backgrounds
+    (Soft's blue-500 labels on blue-100 measure 3.0:1)."""
+    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate", font=SANS, font_mono=MONO).set(
+        color_accent="*primary_700",
+        block_label_text_color="*primary_800", block_title_text_color="*primary_800",
+        block_label_text_color_dark="*neutral_50", block_title_text_color_dark="*neutral_50",
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700", button_primary_text_color="white",
+        button_primary_text_color_dark="white")
+
+
 def mount_kwargs(widget: bool = False) -> dict[str, Any]:
     """What gradio 6 takes at mount time rather than in Blocks(): theme, CSS, footer."""
     return {
         # System fonts only: the default theme fonts come from Google Fonts, unreachable in some networks.
-        "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate", font=SANS, font_mono=MONO),
+        "theme": theme(),
         "css": WIDGET_CSS if widget else CSS,
-        "footer_links": [] if widget else ["settings"],
+        # No developer links for the workers who use the chat: Gradio's settings panel (English) and the API docs.
+        "footer_links": [],
         "run_history": False,
         "ssr_mode": False,
         "show_error": False,
@@ -378,6 +606,7 @@ def mount(app: FastAPI, assistant, config: Config, store: FeedbackStore | None) 
     store = _store(config, store)
     add_ui_routes(app, assistant, store)
     app.add_middleware(ZhPage, head=page_head())
+    app.add_middleware(Compress)  # outside ZhPage: it compresses the rewritten page
     # Order matters: the more specific mount first, "/" last (it matches everything not matched before).
     gr.mount_gradio_app(app, build_widget(assistant, config, store), path=WIDGET_PATH, **mount_kwargs(widget=True))
     gr.mount_gradio_app(app, build_chat(assistant, config, store), path="/", **mount_kwargs(widget=False))

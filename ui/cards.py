@@ -35,11 +35,19 @@ class CardRow(BaseModel):
         return f"{self.batch}，{self.deadline}退出" if self.deadline else self.batch
 
 
+class ListEntry(BaseModel):
+    """One line of a listed answer as the list card shows it: the annex item with the occupations the line names."""
+
+    item: int
+    qualification: str
+    rows: list[CardRow] = Field(default_factory=list)
+
+
 class SourceCard(BaseModel):
     """One numbered source as the pages show it."""
 
     marker: int
-    source: str  # "annex" or "notice"
+    source: str  # "annex", "notice", or "list": every annex item a listed answer names, one entry each
     label: str  # 附件第1项 / 第二条 / 文头
     quote: str = ""  # the quoted sentence (clauses) or the row as printed (annex)
     item: int | None = None
@@ -47,6 +55,7 @@ class SourceCard(BaseModel):
     rows: list[CardRow] = Field(default_factory=list)
     clause: int | None = None
     clause_text: str | None = None  # the whole clause, for "read the whole clause"
+    entries: list[ListEntry] = Field(default_factory=list)  # source "list": one per listed annex item, in answer order
 
 
 def _batch_words(batch: str) -> str:
@@ -111,6 +120,42 @@ def _card(c: Citation, marker: int, corpus: Corpus, profile: NoticeProfile) -> S
     return card
 
 
+_LIST_LINE = re.compile(r"^\s*(?:[-*+•・]|\d+[.)、])\s*(?:附件)?第(\d{1,3})项(.*)$")
+
+
+def listed_items(text: str) -> list[tuple[int, str]]:
+    """(item, rest of the line) of each list line of an answer that names an annex item ("- 第1项 机械设备修理人员：电工")."""
+    out, seen = [], set()
+    for line in (text or "").split("\n"):
+        m = _LIST_LINE.match(line)
+        if m and int(m.group(1)) not in seen:
+            seen.add(int(m.group(1)))
+            out.append((int(m.group(1)), m.group(2)))
+    return out
+
+
+def list_card(answer: Answer, cards: list[SourceCard], corpus: Corpus, profile: NoticeProfile) -> SourceCard | None:
+    """A listed answer names more annex items than it cites (answers cite at most a dozen sources): one more card
+    listing every item the list names, with its occupations, departments, batch and time, so that each listed line
+    has a source. None when the answer lists fewer than two items."""
+    listed = listed_items(answer.answer)
+    if len(listed) < 2:
+        return None
+    entries = []
+    for item, line in listed:
+        item_rows = corpus.rows_of_item(item)
+        if not item_rows:
+            continue
+        named = [r for r in item_rows if r.occupation in line]
+        entries.append(ListEntry(item=item, qualification=item_rows[0].qualification,
+                                 rows=rows_from_corpus(named or item_rows, profile)))
+    if len(entries) < 2:
+        return None
+    marker = max((c.marker for c in cards), default=0) + 1
+    return SourceCard(marker=marker, source="list", label=f"附件所列各项（{len(entries)}项）", entries=entries,
+                      quote="；".join(f"第{e.item}项 {e.qualification}" for e in entries))
+
+
 def annex_link(answer: Answer, profile: NoticeProfile) -> str | None:
     """The 附件目录 address that shows a summarised list whole, from `Answer.annex_filter`."""
     f = answer.annex_filter or {}
@@ -154,6 +199,12 @@ def card_text(card: SourceCard) -> str:
             parts.append(f"{'、'.join(row.occupations)}（实施部门：{row.departments}；{row.when}）")
         qualification = f"「{card.qualification}」" if card.qualification else ""
         return f"{head}{qualification}：{'；'.join(parts)}"
+    if card.source == "list" and card.entries:
+        parts = []
+        for entry in card.entries:
+            rows = "；".join(f"{'、'.join(r.occupations)}（实施部门：{r.departments}；{r.when}）" for r in entry.rows)
+            parts.append(f"第{entry.item}项「{entry.qualification}」{rows}")
+        return f"{head}：" + "".join("\n    " + p for p in parts)
     quote = " ".join(card.quote.split())
     return f"{head}：「{quote}」" if quote else head
 
@@ -172,6 +223,9 @@ def plain_text(answer: Answer, cards: list[SourceCard]) -> str:
 def presented(answer: Answer, corpus: Corpus, profile: NoticeProfile) -> dict:
     """What the chat pages receive for one answer: the JSON contract plus cards, plain text and the annex link."""
     cards = source_cards(answer, corpus, profile)
+    listed = list_card(answer, cards, corpus, profile)
+    if listed is not None:
+        cards.append(listed)
     return {
         "answer": answer.to_dict(),
         "cards": [card.model_dump(mode="json") for card in cards],
