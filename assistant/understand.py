@@ -128,8 +128,9 @@ class Understanding:
 
     def run(self, question: str, history: list[Turn]) -> Interpretation:
         current = self.read(normalize(question))
-        guess = self.guess_frame(current, history)
-        return self.decide(self.resolve(current, history), guess)
+        # the frame is read from this turn (with a signal that there is history) and decides what it asks before
+        # the follow-up is resolved, so "who implements that one?" carries the earlier job for the asked attribute
+        return self.resolve(self.decide(current, self.guess_frame(current, history)), history)
 
     # ---- the frame: learned from the question bank, patterns and links are its features --------------------
 

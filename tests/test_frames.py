@@ -41,7 +41,7 @@ def guess(frame: str, p: float = 0.9) -> FrameGuess:
 def decided(u, question, frame, p=0.9, history=()):
     turns = [Turn(role="user", content=h) for h in history]
     current = u.read(normalize(question))
-    return u.decide(u.resolve(current, turns), guess(frame, p))
+    return u.resolve(u.decide(current, guess(frame, p)), turns)
 
 
 # ---- the bank ---------------------------------------------------------------------------------------------------
@@ -150,3 +150,10 @@ def test_a_span_that_is_no_job_is_not_declined_when_the_notice_is_asked(understa
 def test_a_new_described_job_in_a_follow_up_replaces_the_previous_one(understanding):
     q = decided(understanding, "我老婆是做保洁的，她的证还有用吗", "cert_status", history=["电工是第几批"])
     assert not q.mentions.occupations and q.mentions.unlinked
+
+
+def test_an_attribute_asked_in_other_words_carries_the_earlier_job(understanding):
+    """"who implements that one?" names no job and no pattern word: the frame says what it asks, and the job of
+    the earlier turn is the subject."""
+    q = decided(understanding, "ok, who implements that one?", "departments", history=["钢筋工第几批"])
+    assert q.mentions.occupations == ("钢筋工",) and "departments" in q.wants
