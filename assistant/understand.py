@@ -125,6 +125,10 @@ class Understanding:
         for row in corpus.annex_rows:
             self.rows_by_occupation.setdefault(row.occupation, []).append(row)
         self._batch_counts = {str(n): b.batch for b in profile.batches for n in (b.items, b.occupations)}
+        # what may be glued to an annex name without naming another job: level and certificate words, particles
+        glue = sorted(set(profile.level_words) | set(profile.certificate_heads) | set("嘅的个那这我俺级"), key=len,
+                      reverse=True)
+        self._GLUE = re.compile("|".join(map(re.escape, glue)))
 
     def run(self, question: str, history: list[Turn]) -> Interpretation:
         current = self.read(normalize(question))
@@ -186,6 +190,28 @@ class Understanding:
         text, signals = self.frame_input(q, history)
         return self.frames.predict(text, signals, self.dense(q))
 
+    def reread_unlinked(self, m: Mentions, notice_level: bool) -> Mentions:
+        """Unlinked spans of a question the frame model reads as answerable (not as a job the annex lacks):
+        - an annex name with only level, certificate or particle words glued to it (钳工高级证, 嘅钳工,
+          企业人力资源管理师三级) is that occupation;
+        - a span that does not end like a job name (那本, 电梯, 换成职业技能等级) is no subject;
+        - in a question about the notice itself, no unlinked span is a subject (下个月, 我们单位同事).
+        A span that ends like a job name (电焊工, 医疗美容师) stays unlinked and is declined by name."""
+        kept, occupations = [], list(m.occupations)
+        for s in m.subjects:
+            if s.linked:
+                kept.append(s)
+                continue
+            inside = [n for n in s.near if n in s.name and not self._GLUE.sub("", s.name.replace(n, "", 1))]
+            if len(inside) == 1:
+                kept.append(replace(s, kind=MatchKind.ALIAS, occupations=(inside[0],), near=()))
+                occupations.append(inside[0])
+            elif not notice_level and s.name.endswith(("师", "员", "工")):
+                kept.append(s)
+        kept_t = tuple(kept)
+        return replace(m, subjects=kept_t, occupations=tuple(dict.fromkeys(occupations)),
+                       unknown_names=tuple(s.name for s in kept_t if not s.linked))
+
     def decide(self, q: Interpretation, guess: FrameGuess | None) -> Interpretation:
         """The frame model's reading sets what is asked when its calibrated confidence reaches the table's minimum;
         below it, the pattern reading stands. Hard guards (no such item, clause or batch) stay rules."""
@@ -227,9 +253,8 @@ class Understanding:
             # an attribute of a job, a list or a count: the notice-body topics the patterns saw are not the ask
             topics = [t for t in topics if not t.specific] if (m.occupations or m.items or m.batches
                                                                 or m.departments) else topics
-        if guess.frame in NOTICE_LEVEL_FRAMES and not m.occupations and m.unlinked:
-            # no job is asked about: a span that only looked like a name (下个月, 我们单位同事) is not a subject
-            m = replace(m, subjects=tuple(s for s in m.subjects if s.linked), unknown_names=())
+        if m.unlinked:
+            m = self.reread_unlinked(m, notice_level=guess.frame in NOTICE_LEVEL_FRAMES)
         return replace(q, wants=frozenset(wants), topics=tuple(topics), intent=intent, unsupported=False,
                        injection=q.injection and bool(PROMPT_LEAK.search(q.text)), mentions=m, frame_applied=True)
 

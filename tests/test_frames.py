@@ -157,3 +157,16 @@ def test_an_attribute_asked_in_other_words_carries_the_earlier_job(understanding
     the earlier turn is the subject."""
     q = decided(understanding, "ok, who implements that one?", "departments", history=["钢筋工第几批"])
     assert q.mentions.occupations == ("钢筋工",) and "departments" in q.wants
+
+
+@pytest.mark.parametrize("question, occupations, unlinked", [
+    ("我手上嘅鉗工高級證，算職業資格證書定係技能等級證書？", ("钳工",), []),  # a level and a particle glued on
+    ("学员考的企业人力资源管理师三级证，以后单位还认不认？", ("企业人力资源管理师",), []),
+    ("医疗美容师证还有用吗", (), ["医疗美容师"]),  # another job containing an annex name stays another job
+    ("电焊工证还有用吗", (), ["电焊工"]),  # ends like a job name: declined by name
+    ("那我手上那本证呢？还算数吗？", (), []),  # 那本 names no job
+])
+def test_unlinked_spans_of_an_answerable_question_are_read_again(understanding, question, occupations, unlinked):
+    q = decided(understanding, question, "cert_status")
+    assert q.mentions.occupations == occupations
+    assert [s.name for s in q.mentions.unlinked] == unlinked
