@@ -241,8 +241,8 @@ class Understanding:
             return replace(q, frame_applied=True)  # the linker's and the guards' findings decline it
         # an answerable frame: what the patterns took for a practical matter or an injection is not one
         wants |= set(spec.wants)
-        if spec.topics or spec.header or guess.frame in ("notice_content", "licensing"):
-            wants -= {"list", "count"}
+        if (spec.topics or spec.header or guess.frame in ("notice_content", "licensing")) and not m.clauses:
+            wants -= {"list", "count"}  # (a clause named by number is asked about as a whole: 第三条提出了哪些要求)
         for name in reversed(spec.topics):
             t = TOPIC_BY_NAME[name]
             if t in topics:
