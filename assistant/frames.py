@@ -156,8 +156,9 @@ class FrameModel:
         names = sorted(self.vocabulary, key=self.vocabulary.get)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as fh:
-            np.savez_compressed(fh, coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
-                                classes=np.array(self.classes), vocabulary=np.array("\n".join(names)),
+            np.savez(fh, coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
+                                classes=np.array(self.classes),
+                     vocabulary=np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8),
                                 temperature=np.array(self.temperature), key=np.array(self.key))
         tmp.replace(path)
 
@@ -165,7 +166,7 @@ class FrameModel:
     def read(cls, path: Path) -> "FrameModel":
         try:
             with np.load(path, allow_pickle=False) as z:
-                names = str(z["vocabulary"]).split("\n")
+                names = z["vocabulary"].tobytes().decode("utf-8").split("\n")
                 model = cls(classes=tuple(str(c) for c in z["classes"]), vocabulary={n: i for i, n in enumerate(names)},
                             coef=z["coef"], intercept=z["intercept"], temperature=float(z["temperature"]),
                             key=str(z["key"]))
