@@ -181,8 +181,45 @@ def test_an_invented_label_is_not_replaced_by_the_reference_sources(corpus, fact
 def test_sentences_without_facts_wait_for_a_cited_one(corpus, facts):
     v = checker_for(corpus, facts, ["电工"], (2,)).verify("好的，下面说明一下。")
     assert v.shown == [] and v.held == ["好的，下面说明一下。"]
-    v = checker_for(corpus, facts, ["电工"], (2,)).verify("不是。[附件第1项]")  # a bare 是/不是 is no answer
-    assert v.shown == [] and v.problems[0].failure is CheckFailure.NOT_AN_ANSWER
+    v = checker_for(corpus, facts, ["电工"], (2,)).verify("不是。[附件第1项]")  # a bare 是/不是 alone is no answer
+    assert v.shown == [] and v.polar == "不是"
+
+
+# ---- short true sentences (issue 19) ---------------------------------------------------------------------------
+
+def test_a_short_no_that_corrects_a_false_premise_is_shown_with_its_correction(corpus, facts):
+    checker = checker_for(corpus, facts, ["电工"], (2,), question="电工是第一批退出的吗？")
+    v = checker.verify("不是。电工属于第二批[附件第1项]。")
+    assert v.text() == "不是，电工属于第二批[附件第1项]。"
+
+
+def test_a_short_yes_that_contradicts_what_follows_is_not_shown(corpus, facts):
+    checker = checker_for(corpus, facts, ["电工"], (2,), question="电工是第一批退出的吗？")
+    v = checker.verify("是的。电工属于第二批[附件第1项]。")
+    assert v.text() == "电工属于第二批[附件第1项]。"  # the false 是 dropped, the true sentence kept
+
+
+def test_a_short_yes_agreeing_with_the_offline_answer_is_shown(corpus, facts):
+    checker = checker_for(corpus, facts, ["电工"], (2,), question="电工是第二批吗？",
+                          offline_text="是的，电工属于第二批[1]。")
+    v = checker.verify("是。电工属于第二批[附件第1项]。")
+    assert v.text() == "是，电工属于第二批[附件第1项]。"
+
+
+def test_still_valid_survives_when_the_clause_says_so(corpus, facts):
+    checker = checker_for(corpus, facts, [], (4,), question="退出目录后我的证书还有效吗？")
+    v = checker.verify("仍然有效[第四条]。")
+    assert v.text() == "仍然有效[第四条]。", v.problems
+
+
+def test_the_shared_text_module_reads_numerals_negation_markers_and_dates():
+    from assistant import textfacts as t
+
+    assert [t.numeral_value(w) for w in ("二", "十", "十二", "三十一", "首", "7")] == [2, 10, 12, 31, 1, 7]
+    assert t.chinese_number(31) == "三十一"
+    assert t.negated_before("电工不属于") and t.negated_before("并非由") and not t.negated_before("电工属于")
+    assert t.MARKER.findall("退出[1][附件第4项]【第二条】") == ["1", "附件第4项", "第二条"]
+    assert t.dates_in(t.normalise_deadlines("2020 年 9 月 30 日前")) == {(9, 30)}
 
 
 # ---- batch words and deadlines come from the notice profile ------------------------------------------------------
@@ -244,6 +281,20 @@ def test_reference_answer_carries_the_labels_of_its_sources(corpus, facts):
                                 Citation(source="notice", clause=2, label="第二条",
                                          quote="其他部门（单位）组织实施的 66 项职业资格（涉及 156 个职业）拟于 12 月 31 日前第二批退出。")])
     assert marked_reference(offline, facts).endswith("退出目录[附件第1项][第二条]。")
+
+
+def test_reference_answer_cites_only_what_each_sentence_rests_on(corpus, facts):
+    """The offline answer's own [n] markers become labels: the department sentence cites the annex item only,
+    never clause 二 (which says nothing about departments); a sentence without a marker cites nothing."""
+    offline = Answer(question="森林消防员归哪个部门？", answered=True,
+                     answer="森林消防员的实施部门是应急管理部、国家林业和草原局[1]。它属于第二批，拟于2020年12月31日前退出目录[1][2]。请以原文为准。",
+                     citations=[Citation(source="annex", item=74, label="附件第74项", marker=1),
+                                Citation(source="notice", clause=2, label="第二条", marker=2)])
+    marked = marked_reference(offline, facts)
+    assert marked == ("森林消防员的实施部门是应急管理部、国家林业和草原局[附件第74项]。"
+                      "它属于第二批，拟于2020年12月31日前退出目录[附件第74项][第二条]。请以原文为准。")
+    unmarked = offline.model_copy(update={"answer": "实施部门是应急管理部。"})
+    assert "[第二条]" not in marked_reference(unmarked, facts)
 
 
 def test_context_lists_labelled_sources_highest_ranked_first_within_the_budget(corpus, facts):
