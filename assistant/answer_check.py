@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
-    batches_in, content_words, counts_in, dates_in, rule_overlap, is_decline, squeeze, states_a_fact,
+    batches_in, counts_in, dates_in, rule_overlap, is_decline, squeeze, states_a_fact,
 )
 from .llm_client import strip_think
 from .prompting import marked_reference, sources_of

@@ -43,7 +43,7 @@ from .prompting import (  # noqa: F401 — re-exported
     build_context, estimate_tokens, history_messages, marked_reference, question_text, sources_of,
 )
 from .records import Answer, Citation, Corpus, Grounding, StreamEvent, Turn
-from .textfacts import BATCH_WORD, DATE, DIGITS, ITEM_REF, MARKER, strip_markers
+from .textfacts import BATCH_WORD, DATE, DIGITS, ITEM_REF, MARKER
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,11 @@ class PathChoice:
 
 def signals_of(grounding: Grounding, config: Config, facts: FactBook | None) -> Signals:
     offline = grounding.offline
-    confident = bool(grounding.frame_applied) and grounding.confidence is not None \
-        and grounding.confidence >= config.llm_confident_at and grounding.route != "extractive"
+    # llm_confident_at = 0: every offline reading counts as confident (the model only rephrases, if asked);
+    # 1: none does. Answers from retrieval alone (the extractive route) are never confident.
+    confident = config.llm_confident_at <= 0 or (
+        bool(grounding.frame_applied) and grounding.confidence is not None
+        and grounding.confidence >= config.llm_confident_at and grounding.route != "extractive")
     long_answer = offline.answered and \
         estimate_tokens(marked_reference(offline, facts)) > config.llm_max_answer_tokens
     return Signals(answered=offline.answered, confident=confident, confidence=grounding.confidence,
