@@ -51,11 +51,11 @@ STRONG_EVIDENCE_OVERLAP = 0.75  # hand-built groundings only (no rankings): shar
 AGREE_TOP = 2  # a clause sentence both retrievers rank within this many places is strong evidence
 # Failures that show the model is not reading the sources: when the first factual sentence fails with one of
 # these and nothing is shown yet, the offline answer is given at once instead of after the whole generation.
+# (A wrong batch, deadline, item or department of the job asked about; English. A false rule or an invented job is
+# dropped and generation goes on: a small model often opens with one and then copies its sources.)
 FATAL_FIRST = frozenset({
     CheckFailure.UNSUPPORTED_DATE, CheckFailure.UNSUPPORTED_BATCH, CheckFailure.UNSUPPORTED_ITEM,
-    CheckFailure.UNSUPPORTED_DEPARTMENT, CheckFailure.UNSUPPORTED_NUMBER, CheckFailure.CONTRADICTS_ANNEX,
-    CheckFailure.NEGATION_FLIP, CheckFailure.UNKNOWN_OCCUPATION, CheckFailure.NOT_CHINESE,
-    CheckFailure.UNSUPPORTED_RULE, CheckFailure.UNSUPPORTED_ORGANISATION,
+    CheckFailure.UNSUPPORTED_DEPARTMENT, CheckFailure.CONTRADICTS_ANNEX, CheckFailure.NOT_CHINESE,
 })
 
 
@@ -460,7 +460,8 @@ def rewrite_facts(text: str, facts: FactBook | None) -> dict[str, set[str]]:
         "batch": {m.group(0) for m in BATCH_WORD.finditer(flat)},
         "date": {f"{int(m.group(2))}月{int(m.group(3))}日" for m in DATE.finditer(flat)},
         "item": {m.group(1) for m in ITEM_REF.finditer(flat)},
-        "number": {str(int(d)) for d in DIGITS.findall(flat)},
+        # numbers other than those of batch words, dates and items (compared as such)
+        "number": {str(int(d)) for d in DIGITS.findall(ITEM_REF.sub(" ", BATCH_WORD.sub(" ", DATE.sub(" ", flat))))},
         "department": set(), "occupation": set(),
     }
     if facts is not None:
@@ -485,9 +486,6 @@ def guard_rewrite(rewritten: str, question: str, turns: Iterable[Turn], facts: F
         extra = found[kind] - said_by_user[kind]
         if kind == "batch":  # 第一批 said as 第1批 is the same batch
             extra = {b for b in extra if _batch_value(b) not in {_batch_value(x) for x in said_by_user[kind]}}
-        if kind == "number":  # the digits of a date or item the user said are said
-            extra -= {d for x in said_by_user["date"] for d in re.findall(r"\d+", x)}
-            extra -= said_by_user["item"]
         if extra:
             return None, f"{kind} not said by the user: {'、'.join(sorted(extra))}"
     extra = found["occupation"] - in_conversation["occupation"]

@@ -350,7 +350,7 @@ def declined_offline(assistant: Assistant, question: str) -> Grounding:
 
 def reader(assistant: Assistant, **update) -> LLMAnswerer:
     """The answerer with the product's path settings: confident answers are not sent."""
-    return answerer(assistant, llm_confident_at=0.8, llm_rephrase_confident=False, **update)
+    return answerer(assistant, **{"llm_confident_at": 0.8, "llm_rephrase_confident": False, **update})
 
 
 def test_a_paraphrase_of_a_clause_the_offline_answerer_declines_may_be_answered_by_the_model(llm, llm_assistant):
@@ -679,7 +679,7 @@ def test_a_confident_offline_answer_is_sent_to_be_rephrased_when_set(llm, llm_as
     llm.script(Reply.text(GOOD))
     a = reader(llm_assistant, llm_rephrase_confident=True).run(grounding)
     assert a.mode == "llm" and a.path == "rephrase" and markers_match(a)
-    assert "【参考答案】" in llm.chat_requests()[0].text()
+    assert "【参考答案】（" in llm.chat_requests()[0].text()
 
 
 def test_an_unsure_offline_answer_is_read_again_from_the_sources(llm, llm_assistant):
@@ -688,7 +688,7 @@ def test_an_unsure_offline_answer_is_read_again_from_the_sources(llm, llm_assist
     llm.script(Reply.text(GOOD))
     a = reader(llm_assistant).run(grounding)
     [request] = llm.chat_requests()
-    assert "【参考答案】" not in request.text() and "【要求】" in request.text()
+    assert "【参考答案】（" not in request.text() and "【要求】" in request.text()
     assert grounding.offline.answer.split("[")[0] not in request.text()
     assert "\n[附件第1项] " in request.messages[0]["content"]  # the sources are there
     assert a.mode == "llm" and a.path == "second_reader" and a.path_reason.startswith("unsure: frame batch 0.60")
