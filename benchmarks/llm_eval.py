@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=None, help="seconds without output before giving up")
     ap.add_argument("--confident-at", type=float, default=None, help="ASSISTANT_LLM_CONFIDENT_AT for this run")
     ap.add_argument("--rephrase-confident", action="store_true", help="send confident answers to be rephrased")
+    ap.add_argument("--no-frame-model", action="store_true",
+                    help="the pattern reading alone: no calibrated confidence, so every answer counts as unsure")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "llm_eval.jsonl")
     ap.add_argument("--replay", type=Path, default=None,
                     help="a previous --out file: re-check its recorded raw outputs with the current checks, no endpoint")
@@ -282,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         flags["llm_confident_at"] = args.confident_at
     if args.rephrase_confident:
         flags["llm_rephrase_confident"] = True
+    if args.no_frame_model:
+        flags["frame_model"] = False
     assistant = Assistant.load(Config(**flags))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summaries = []
