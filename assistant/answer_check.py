@@ -120,6 +120,11 @@ class AnswerChecker:
             lead = _lead_sentence(marked_reference(grounding.offline, facts))
             self.required = required_facts(self.facts_of(lead), grounding.question,
                                            {r.occupation for r in grounding.rows})
+            # Asked who implements one or two named jobs: every department of theirs (森林消防员 is 应急管理部 and
+            # 国家林业和草原局; "归应急管理部管" alone is not the answer), whatever the reference answer's lead says.
+            names = {r.occupation for r in grounding.rows}
+            if _ASKS["department"].search(grounding.question) and 0 < len(names) <= 2:
+                self.required |= {("department", d) for r in grounding.rows for d in r.departments}
         if grounding.offline.answered and reference:
             # A clause the lead sentence rests on (第六条 for "why is it not withdrawn") must be cited too; 第二条
             # only gives the deadlines, which the batch and date facts already stand for.
