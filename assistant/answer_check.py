@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
-    batches_in, counts_in, dates_in, rule_overlap, is_decline, squeeze, states_a_fact,
+    batches_in, content_words, counts_in, dates_in, rule_overlap, is_decline, squeeze, states_a_fact,
 )
 from .llm_client import strip_think
 from .prompting import marked_reference, sources_of
@@ -23,6 +23,7 @@ from .textfacts import (
 
 log = logging.getLogger("assistant.generate")
 
+LEAD_COVER = 0.34  # share of the offline lead sentence's content words a generated answer must say
 CLAUSE_COVER_OVERLAP = 0.6  # share of an unmarked sentence's content words found in a clause for it to cover it
 # A bare yes or no (是 / 不是 / 对 / 不会 …): no fact of its own, true or false by the sentence it leads.
 _POLAR = re.compile(r"(是的?|对的?|没错|会的?|不是的?|不对|不会|否|并非如此|不属于|属于)")
@@ -116,8 +117,11 @@ class AnswerChecker:
         # What the offline answer's lead sentence states (batches, deadlines, departments): nothing is shown until
         # the generated sentences have said it too, so a true but incomplete answer never replaces a complete one.
         self.required: set[tuple[str, object]] = set()
+        self.lead_words: frozenset[str] = frozenset()
         if grounding.offline.answered:
             lead = _lead_sentence(marked_reference(grounding.offline, facts))
+            if not reference:  # the model did not see the offline answer: it must still say as much as its lead
+                self.lead_words = content_words(squeeze(_MARKER.sub("", lead)))
             self.required = required_facts(self.facts_of(lead), grounding.question,
                                            {r.occupation for r in grounding.rows})
             # Asked who implements one or two named jobs: every department of theirs (森林消防员 is 应急管理部 and
@@ -290,7 +294,9 @@ class AnswerChecker:
         v.pending.append(v.separator + "".join(v.held) + lead + sentence.text)
         v.held, v.separator = [], "\n" if ends_line else ""
         v.covered |= self.facts_of(sentence.plain) | {("label", lab) for lab in self.covered_labels(sentence)}
-        if self.required <= v.covered:  # the answer so far says what the reference answer's lead sentence says
+        v.said += sentence.plain
+        if self.required <= v.covered and self.lead_said(v.said):
+            # the answer so far says what the reference answer's lead sentence says
             text = "".join(v.pending)
             # Lines of a list do not count toward the cap, full sentences do.
             v.sentences += sum(1 for t in v.pending if re.search(r"[。！？!?]\s*$", t))
@@ -305,6 +311,14 @@ class AnswerChecker:
         for raw in gate.feed(strip_think(text)) + gate.flush():
             list(self.admit(raw, v))
         return v
+
+    def lead_said(self, said: str) -> bool:
+        """At least a third of the content words of the offline answer's lead sentence are in what was said so far:
+        an answer without checkable facts (a notice's background, a rule) that says less than the offline one does
+        not replace it (real model: "今年年底前拟分批退出" for the offline answer's 2019年12月国务院常务会议决定…)."""
+        if not self.lead_words:
+            return True
+        return sum(1 for w in self.lead_words if w in said) / len(self.lead_words) >= LEAD_COVER
 
     def polar_agrees(self, polar: str, sentence: str) -> bool:
         """Whether a bare 是/不是 is true of the question, read against the checked sentence it leads and the
@@ -510,6 +524,7 @@ class Verdicts:
     declines: int = 0  # "the notice does not cover this" sentences shown
     separator: str = ""  # a line break to put before the next shown sentence
     polar: str | None = None  # a bare 是/不是 waiting for the sentence it leads
+    said: str = ""  # the checked sentences' words so far (pending and shown)
 
     def text(self) -> str:
         return "".join(self.shown)

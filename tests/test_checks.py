@@ -314,3 +314,17 @@ def test_a_long_list_of_occupations_is_summarised(corpus, facts):
     context = build_context(g, facts).sources
     listed = sum(1 for n in set(names) if n in context)
     assert listed < len(set(names)) and "等" in context
+
+
+def test_a_second_reader_saying_less_than_the_offline_lead_does_not_replace_it(corpus, facts):
+    """Real model, blind set: asked the notice's background, the second reader (no reference answer) said
+    "今年年底前拟分批退出", true but not the offline answer's 2019年12月国务院常务会议决定…: it is held back."""
+    offline = ("2019年12月，国务院常务会议决定分步取消水平评价类技能人员职业资格，推行社会化职业技能等级认定；"
+               "通知为贯彻落实这一精神，统筹推进疫情防控和经济社会发展，促进就业创业[1]。")
+    g = grounding_for(corpus, [], (0,), question="这个通知出台的背景是什么？", offline_text=offline)
+    g = g.model_copy(update={"offline": g.offline.model_copy(update={"citations": [
+        c.model_copy(update={"marker": 1}) for c in g.offline.citations]})})
+    checker = AnswerChecker(facts, g, {c.label: c.text for c in corpus.clauses}, reference=False)
+    assert checker.verify("根据通知，今年年底前，拟分批将水平评价类技能人员职业资格退出目录[开头]。").shown == []
+    full = checker.verify("2019年12月，国务院常务会议决定分步取消水平评价类技能人员职业资格，推行社会化职业技能等级认定[开头]。")
+    assert full.shown, full.problems
