@@ -121,8 +121,8 @@ class Assistant:
         if not grounding.offline.answered:
             grounding = grounding.model_copy(update={
                 "agreed_evidence": agreed_evidence(self.retriever, grounding.standalone_question)})
-        if not turns:
-            return grounding
+        if not turns or self.llm.choose(grounding).path.value == "offline":
+            return grounding  # no follow-up, or the model will not be asked: a rewrite would cost 10 s for nothing
         rewritten = self.llm.rewrite(question, turns)  # the question itself unless a guarded rewrite was kept
         if rewritten == question:
             return grounding
