@@ -645,14 +645,19 @@ def check_withdrawal(s: Sentence, ctx: SentenceContext) -> Problem | None:
     return None
 
 
-_PROMPT_ECHO = re.compile(r"【(来源|参考答案|核对结论)】|引用时在句末|方括号中的标签|职业资格：[^。]*；职业：|必须遵守以下规则|只能使用下面列出的标签")
+_PROMPT_ECHO = re.compile(r"【(来源|参考答案|核对结论|要求)】|引用时在句末|方括号中的标签|职业资格：[^。]*；职业：|必须遵守以下规则|只能使用下面列出的标签")
+
+
+# A source line of the prompt copied: "[第二条] 二、今年年底前…" (a label, then a space or the clause's own numeral).
+_SOURCE_LINE = re.compile(r"\s*\[[^\[\]]+\](?:\s+|\s*[一二三四五六]、)")
+_CLAUSE_NUMBER = re.compile(r"\s*[一二三四五六]、")
 
 
 def check_is_an_answer(s: Sentence, ctx: SentenceContext) -> Problem | None:
     """A fragment (是的 / 不是 / 好的) says nothing checkable, and the prompt's own wording is not an answer."""
     plain = _MARKER.sub("", s.text)
-    if _PROMPT_ECHO.search(plain):
-        return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])
+    if _PROMPT_ECHO.search(plain) or _SOURCE_LINE.match(s.text) or _CLAUSE_NUMBER.match(plain):
+        return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])  # the prompt's sources listed back, not an answer
     if len(_CJK.findall(plain)) < 4 and not states_a_fact(squeeze(plain), ctx.facts):
         return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])
     return None

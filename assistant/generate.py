@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 
 STRONG_EVIDENCE_OVERLAP = 0.75  # hand-built groundings only (no rankings): share of the question's content words
 AGREE_TOP = 2  # a clause sentence both retrievers rank within this many places is strong evidence
+# Offline declines of a false premise or of what is not the notice's (answer.GroundedAnswerer.routes): the decline
+# is the answer, whatever retrieval finds (blind11 l2-077: "2021年还有哪些证要取消？" was sent on clause 二's evidence
+# and the model answered with clause 二's 今年年底前 — true of 2020, misleading for 2021).
+DECLINED_FOR_CAUSE = frozenset({"no_such_clause", "no_such_item", "no_such_batch", "prompt_injection",
+                                "subject_not_in_annex", "other_year", "not_about_notice"})
 # Failures that show the model is not reading the sources: when the first factual sentence fails with one of
 # these and nothing is shown yet, the offline answer is given at once instead of after the whole generation.
 # (A wrong batch, deadline, item or department of the job asked about; English. A false rule or an invented job is
@@ -82,6 +87,7 @@ class Signals:
     long_answer: bool  # the reference answer is longer than the model may write
     strong_evidence: bool
     rephrase_confident: bool  # the setting
+    declined_for_cause: bool = False  # the offline answerer declined a false premise or an off-topic question
 
     def describe(self) -> str:
         conf = "?" if self.confidence is None else f"{self.confidence:.2f}"
@@ -100,6 +106,8 @@ class PathRule:
 PATHS: tuple[PathRule, ...] = (
     PathRule("long_answer", lambda s: s.answered and s.long_answer, LLMPath.OFFLINE, FallbackReason.LONG_ANSWER),
     PathRule("confident_decline", lambda s: not s.answered and s.confident, LLMPath.OFFLINE,
+             FallbackReason.OUTSIDE_NOTICE),
+    PathRule("declined_for_cause", lambda s: not s.answered and s.declined_for_cause, LLMPath.OFFLINE,
              FallbackReason.OUTSIDE_NOTICE),
     PathRule("declined_strong_evidence", lambda s: not s.answered and s.strong_evidence, LLMPath.EVIDENCE),
     PathRule("declined", lambda s: not s.answered, LLMPath.OFFLINE, FallbackReason.OUTSIDE_NOTICE),
@@ -129,7 +137,8 @@ def signals_of(grounding: Grounding, config: Config, facts: FactBook | None) -> 
     return Signals(answered=offline.answered, confident=confident, confidence=grounding.confidence,
                    frame=grounding.frame, long_answer=long_answer,
                    strong_evidence=not offline.answered and strong_evidence(grounding),
-                   rephrase_confident=config.llm_rephrase_confident)
+                   rephrase_confident=config.llm_rephrase_confident,
+                   declined_for_cause=any(part in DECLINED_FOR_CAUSE for part in grounding.route.split("+")))
 
 
 def choose_path(signals: Signals, rules: Iterable[PathRule] = PATHS) -> PathChoice:

@@ -328,3 +328,10 @@ def test_a_second_reader_saying_less_than_the_offline_lead_does_not_replace_it(c
     assert checker.verify("根据通知，今年年底前，拟分批将水平评价类技能人员职业资格退出目录[开头]。").shown == []
     full = checker.verify("2019年12月，国务院常务会议决定分步取消水平评价类技能人员职业资格，推行社会化职业技能等级认定[开头]。")
     assert full.shown, full.problems
+
+
+def test_a_source_line_copied_back_is_not_an_answer(corpus, facts):
+    checker = checker_for(corpus, facts, [], (2,), answered=False, question="2021年还有哪些证要取消？")
+    checker.strong = True
+    v = checker.verify("[第二条] 二、今年年底前，拟分批将水平评价类技能人员职业资格退出目录。")
+    assert v.shown == [] and v.problems[0].failure is CheckFailure.NOT_AN_ANSWER

@@ -774,3 +774,14 @@ def test_a_stream_that_falls_back_says_so_at_once_and_streams_whole_sentences(ll
     tokens = [e.text for e in events if e.kind == "token"]
     assert all(re.search(r"[。！？]\s*$|\n$", t) for t in tokens[:-1]), tokens
     assert llm.wait_for_abandoned(1)  # the request was closed: the server stops writing
+
+
+def test_a_decline_of_a_false_premise_is_not_sent_whatever_the_evidence(llm, llm_assistant):
+    """blind11 l2-077: "2021年还有哪些证要取消？" is declined offline (the notice is about 2020); clause 二 ranked first
+    by both retrievers must not send it: the model answered with clause 二's 今年年底前."""
+    grounding = llm_assistant.ground("2021年还有哪些证要取消？")
+    assert not grounding.offline.answered and "other_year" in grounding.route
+    unsure = grounding.model_copy(update={"frame_applied": False, "confidence": 0.43, "agreed_evidence": ["第二条"]})
+    a = reader(llm_assistant).run(unsure)
+    assert llm.requests == [] and a.fallback_reason == "llm_outside_notice"
+    assert a.path_reason.startswith("declined_for_cause")
