@@ -7,7 +7,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .checks import (
     CheckFailure, FactBook, FallbackReason, Problem, Sentence, SentenceContext, Support, check_sentence,
@@ -258,7 +258,43 @@ class AnswerChecker:
             contradicted = self.contradictions(sentence.plain)
             if contradicted:
                 problem = Problem(CheckFailure.CONTRADICTS_ANNEX, contradicted[0])
+        if problem is None and len(labels) > 1:
+            # No citation on a sentence its source does not support ([第二条] on a department sentence): a cited
+            # source the sentence does not rest on is dropped, when the sentence passes without it.
+            keep = tuple(lab for lab in labels if self.rests_on(sentence.plain, lab))
+            if keep and len(keep) < len(labels):
+                text = re.sub(r"\[([^\[\]]+)\]",
+                              lambda m: "" if m.group(1) in labels and m.group(1) not in keep else m.group(0), cleaned)
+                pruned = Sentence(text, keep, inferred)
+                if check_sentence(pruned, replace(ctx, support=self.support(keep))) is None:
+                    sentence, citations = pruned, [c for c in citations if c.label in keep]
         return sentence, citations, problem
+
+    def rests_on(self, plain: str, label: str) -> bool:
+        """Whether a sentence says something of this source: an annex item it names (number, qualification,
+        occupation) or whose batch, deadline or department it states; a clause whose date, batch word or count it
+        states, or with a third of whose words it says its claim."""
+        src = self.sources.get(label)
+        if src is None:
+            return False
+        said = self.facts_of(plain)
+        if src.source == "annex" and src.item is not None:
+            rows = self.facts.by_item.get(src.item, []) or [r for r in self.grounding.rows if r.item == src.item]
+            names = {squeeze(r.occupation) for r in rows} | {squeeze(r.qualification) for r in rows}
+            if f"第{src.item}项" in plain or any(n and n in plain for n in names):
+                return True
+            support = Support()
+            support.add_rows(rows, self.facts.batches)
+            stated = ({("batch", b) for b in support.row_batches} | {("date", d) for d in support.row_dates}
+                      | {("department", d) for d in support.departments})
+            return bool(said & stated)
+        text = squeeze(f"{src.quote}\n{self.clause_texts.get(label, '')}")
+        if src.clause is None:  # the header: kept when cited
+            return True
+        source_facts = self.facts_of(text)
+        if {f for f in said if f[0] in ("date", "batch", "count")} & source_facts:
+            return True
+        return rule_overlap(plain, text) >= 1 / 3
 
     def admit(self, raw: str, v: Verdicts) -> Iterator[StreamEvent]:
         """Token events for one generated sentence: none when it fails a check or has no fact of its own yet."""

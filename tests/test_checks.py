@@ -335,3 +335,11 @@ def test_a_source_line_copied_back_is_not_an_answer(corpus, facts):
     checker.strong = True
     v = checker.verify("[第二条] 二、今年年底前，拟分批将水平评价类技能人员职业资格退出目录。")
     assert v.shown == [] and v.problems[0].failure is CheckFailure.NOT_AN_ANSWER
+
+
+def test_a_generated_sentence_does_not_cite_a_source_it_does_not_rest_on(corpus, facts):
+    checker = checker_for(corpus, facts, ["森林消防员"], (2,), question="森林消防员归哪个部门管？")
+    v = checker.verify("森林消防员的实施部门是应急管理部、国家林业和草原局[附件第76项][第二条]。")
+    assert v.text() == "森林消防员的实施部门是应急管理部、国家林业和草原局[附件第76项]。" and list(v.citations) == ["附件第76项"]
+    v = checker_for(corpus, facts, ["电工"], (2,)).verify("电工属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。")
+    assert list(v.citations) == ["附件第1项", "第二条"]  # the deadline is clause 二's
