@@ -23,6 +23,8 @@ from .textfacts import (
 
 log = logging.getLogger("assistant.generate")
 
+# Words that say nothing of a clause in particular (every department sentence has them).
+_GENERIC_WORDS = frozenset({"实施", "部门", "实施部门", "组织", "组织实施", "负责", "单位", "属于", "列在", "包括", "主管"})
 LEAD_COVER = 0.34  # share of the offline lead sentence's content words a generated answer must say
 CLAUSE_COVER_OVERLAP = 0.6  # share of an unmarked sentence's content words found in a clause for it to cover it
 # A bare yes or no (是 / 不是 / 对 / 不会 …): no fact of its own, true or false by the sentence it leads.
@@ -294,7 +296,12 @@ class AnswerChecker:
         source_facts = self.facts_of(text)
         if {f for f in said if f[0] in ("date", "batch", "count")} & source_facts:
             return True
-        return rule_overlap(plain, text) >= 1 / 3
+        bare = plain
+        for rx in (self.facts.name_re, self.facts.department_re):
+            if rx is not None:
+                bare = rx.sub("", bare)  # names are the annex's, not the clause's claim
+        words = {w for w in content_words(bare) if w not in _GENERIC_WORDS}
+        return bool(words) and sum(1 for w in words if w in text) / len(words) >= 1 / 3
 
     def admit(self, raw: str, v: Verdicts) -> Iterator[StreamEvent]:
         """Token events for one generated sentence: none when it fails a check or has no fact of its own yet."""
