@@ -98,27 +98,41 @@ class Assistant:
 
     def ground(self, question: str, history: Iterable[Turn | dict] | None = None, id=None,
                use_llm: bool | None = None) -> Grounding:
-        """The offline pipeline for one question: understanding, retrieval and the grounded answer.
+        """The offline pipeline for one question: understanding, retrieval and the grounded answer, with what the
+        understanding stage made of it (frame, calibrated confidence) for choosing whether the model is asked.
 
-        With an LLM configured, a follow-up is also rewritten into a standalone question and retrieved again, so
-        the model sees the sources the conversation is about. The offline facts stay those of the original
-        question and history unless the offline reading found nothing and the rewritten question does."""
+        With an LLM on:
+        * a follow-up is also rewritten by the model into a standalone question. The rewrite is kept only when it
+          resolves references and carries no batch, date, item, department or number the user did not say
+          (generate.guard_rewrite); a kept rewrite adds retrieval evidence and is shown to the model. It is never
+          answered offline as if the user had said it: the offline answer is always the user's own question's.
+        * a declined question gets its rank-agreement evidence (generate.agreed_evidence): clause sentences BM25
+          and the vector search both rank at the top."""
         request = self.check(question, history, id)
         question, turns, id = request.question, request.history, request.id
         grounding = self.answerer.run(question, turns, id=id)
-        if not (turns and self._llm_on(use_llm)):
+        if grounding.confidence is None:  # the answerer does not carry the interpretation (yet): read it here
+            try:
+                q = self.answerer.understanding.run(question, turns)
+                grounding = grounding.model_copy(update={"frame": q.frame, "confidence": float(q.confidence),
+                                                         "frame_applied": bool(q.frame_applied)})
+            except Exception as exc:  # noqa: BLE001 — without the signal the answer is treated as unsure
+                log.info("interpretation not recorded: %s", type(exc).__name__)
+        if not self._llm_on(use_llm):
             return grounding
-        rewritten = self.llm.rewrite(question, turns)
+        from .generate import agreed_evidence
+
+        if not grounding.offline.answered:
+            grounding = grounding.model_copy(update={
+                "agreed_evidence": agreed_evidence(self.retriever, grounding.standalone_question)})
+        if not turns or self.llm.choose(grounding).path.value == "offline":
+            return grounding  # no follow-up, or the model will not be asked: a rewrite would cost 10 s for nothing
+        rewritten = self.llm.rewrite(question, turns)  # the question itself unless a guarded rewrite was kept
         if rewritten == question:
             return grounding
-        if not grounding.offline.answered:
-            again = self.answerer.run(rewritten, [], id=id)
-            if again.offline.answered:
-                return again.model_copy(update={
-                    "question": question, "offline": again.offline.model_copy(update={"question": question})})
         more = self.retriever.run(rewritten)
         evidence = list({e.doc_id: e for e in grounding.evidence + more}.values())
-        return grounding.model_copy(update={"evidence": evidence, "standalone_question": rewritten})
+        return grounding.model_copy(update={"evidence": evidence, "rewritten_question": rewritten})
 
     @property
     def profile(self) -> NoticeProfile:
@@ -153,9 +167,10 @@ class Assistant:
         if self._llm_on(use_llm):
             yield from self.llm.stream(grounding, request.history)
             return
-        text = grounding.offline.answer
-        for start in range(0, len(text), 24):
-            yield StreamEvent(kind="token", text=text[start : start + 24])
+        from .generate import sentences_of
+
+        for sentence in sentences_of(grounding.offline.answer):  # whole sentences, as the LLM path streams them
+            yield StreamEvent(kind="token", text=sentence)
         yield StreamEvent(kind="answer", answer=grounding.offline)
 
     def _llm_on(self, use_llm: bool | None) -> bool:

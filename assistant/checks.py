@@ -20,6 +20,10 @@ from pathlib import Path
 from .link import Lexicon
 from .profile import NoticeProfile
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, AnnexRow, Corpus
+from .textfacts import (
+    BATCH_WORD as _BATCH_WORD, CN_NUM as _CN_NUM, DATE as _DATE, DIGITS as _DIGITS, ITEM_REF as _ITEM_REF,
+    MARKER as _MARKER, chinese_number, dates_in, negated_before, negated_near, squeeze,
+)
 
 
 class FallbackReason(str, Enum):
@@ -39,6 +43,7 @@ class FallbackReason(str, Enum):
     INCOMPLETE = "llm_incomplete"  # the checked sentences leave out the batch, deadline or department of the answer
     OUTSIDE_NOTICE = "llm_outside_notice"  # declined offline and no strong clause evidence: not asked at all
     LONG_ANSWER = "llm_long_answer"  # the reference answer (a long list) is longer than the model may write: not asked
+    CONFIDENT_OFFLINE = "llm_confident_offline"  # the offline reading is confident: not asked (llm_rephrase_confident)
 
     def __str__(self) -> str:
         return self.value
@@ -78,17 +83,6 @@ class Problem:
 
 
 # ---- batch words and deadlines, from the notice profile -----------------------------------------------------
-
-_CN_DIGIT = "零一二三四五六七八九"
-
-
-def chinese_number(n: int) -> str:
-    """1–99 in Chinese numerals as dates are written: 9 → 九, 12 → 十二, 30 → 三十, 31 → 三十一."""
-    tens, ones = divmod(n, 10)
-    if not tens:
-        return _CN_DIGIT[ones]
-    return f"{_CN_DIGIT[tens] if tens > 1 else ''}十{_CN_DIGIT[ones] if ones else ''}"
-
 
 class BatchVocabulary:
     """How text names each batch of the notice profile and its deadline: 第一批 / 第1批 / 首批 and 9月30日 /
@@ -231,30 +225,13 @@ def _name_forms(name: str) -> list[str]:
     return list(dict.fromkeys(f for f in forms if f))
 
 
-def squeeze(text: str) -> str:
-    """Scan spacing removed (9 月 30 日 → 9月30日, 14 项 → 14项), for comparing facts."""
-    return re.sub(r"\s+", "", text)
-
-
 # ---- facts in a piece of text -------------------------------------------------------------------------------
-
-_DATE = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})日")
-_DIGITS = re.compile(r"\d+")
-_CN_NUM = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "首": 1}
-_BATCH_WORD = re.compile(r"第([一二三四五六七八九十]|\d{1,3})批|首批|(准入类)")
-_ITEM_REF = re.compile(r"(?:附件)?第(\d{1,3})项")
-_NEGATED_BEFORE = re.compile(r"(不|非|并非|而非|不是|不属于|不在|没有|未|无|不会|不再)[^，。；、]{0,3}$")
-
-
-def dates_in(text: str) -> set[tuple[int, int]]:
-    return {(int(m.group(2)), int(m.group(3))) for m in _DATE.finditer(text)}
-
 
 def batches_in(text: str, skip_negated: bool = False) -> set[str]:
     """Batch values (the annex's 批次 spelling; other numbers as their digits) of the batch words in the text."""
     found = set()
     for m in _BATCH_WORD.finditer(text):
-        if skip_negated and _NEGATED_BEFORE.search(text[:m.start()]):
+        if skip_negated and negated_before(text[:m.start()]):
             continue
         if m.group(2):
             found.add(BATCH_LICENSED)
@@ -359,9 +336,6 @@ class Sentence:
     def plain(self) -> str:
         """The words only: markers removed, scan spacing squeezed."""
         return squeeze(_MARKER.sub("", self.text))
-
-
-_MARKER = re.compile(r"[\[【]([^\[\]【】\n]{1,40})[\]】]")
 
 
 # ---- the checks --------------------------------------------------------------------------------------------------
@@ -473,7 +447,7 @@ def check_departments(s: Sentence, ctx: SentenceContext) -> Problem | None:
         dept = facts.department_of[m.group(0)]
         if m.group(0) in ctx.support.text:  # spelled as the source spells it (人力资源社会保障部职业能力建设司)
             continue
-        if dept not in ctx.support.departments and not _NEGATED_BEFORE.search(plain[:m.start()]):
+        if dept not in ctx.support.departments and not negated_before(plain[:m.start()]):
             return Problem(CheckFailure.UNSUPPORTED_DEPARTMENT, dept)
     return None
 
@@ -608,7 +582,6 @@ def check_rule_supported(s: Sentence, ctx: SentenceContext) -> Problem | None:
     return None
 
 
-_NEGATORS = ("不再", "不能", "不得", "不可", "不会", "不予", "无需", "不需", "不用", "没有", "不", "未", "无", "非", "停止")
 # Rule words whose negation reverses a rule. 退出 is not among them: whether an occupation is withdrawn is the
 # annex's (check_withdrawal), and "不退出目录" is true of the 准入类 rows that clause 二 says are withdrawn otherwise.
 _POLAR = re.compile(r"有效|继续|退回|退还|发放|颁发|认定|认可|取得|收取|鉴定|考试")
@@ -616,11 +589,7 @@ _POLAR = re.compile(r"有效|继续|退回|退还|发放|颁发|认定|认可|�
 
 def _polarities(text: str, word: str) -> set[bool]:
     """For each occurrence of `word`: is it negated (a negator within the three characters before it)?"""
-    out = set()
-    for m in re.finditer(re.escape(word), text):
-        before = text[max(0, m.start() - 4):m.start()]
-        out.add(any(n in before for n in _NEGATORS))
-    return out
+    return {negated_near(text, m.start()) for m in re.finditer(re.escape(word), text)}
 
 
 def check_negation(s: Sentence, ctx: SentenceContext) -> Problem | None:
@@ -657,7 +626,6 @@ def check_not_declining(s: Sentence, ctx: SentenceContext) -> Problem | None:
 
 
 _WITHDRAWN = re.compile(r"退出")
-_NOT_WITHDRAWN_BEFORE = re.compile(r"(不|不会|不再|没有|未|无需|并不|而不是|不是)[^，。；]{0,2}$")
 
 
 def check_withdrawal(s: Sentence, ctx: SentenceContext) -> Problem | None:
@@ -672,19 +640,24 @@ def check_withdrawal(s: Sentence, ctx: SentenceContext) -> Problem | None:
     if not rows or not all(r.is_licensed for r in rows):
         return None
     for m in _WITHDRAWN.finditer(plain):
-        if not _NOT_WITHDRAWN_BEFORE.search(plain[:m.start()]):
+        if not negated_before(plain[:m.start()], reach=2):
             return Problem(CheckFailure.CONTRADICTS_ANNEX, f"{'、'.join(dict.fromkeys(r.occupation for r in rows))} 不退出目录")
     return None
 
 
-_PROMPT_ECHO = re.compile(r"【(来源|参考答案|核对结论)】|引用时在句末|方括号中的标签|职业资格：[^。]*；职业：|必须遵守以下规则|只能使用下面列出的标签")
+_PROMPT_ECHO = re.compile(r"【(来源|参考答案|核对结论|要求)】|引用时在句末|方括号中的标签|职业资格：[^。]*；职业：|必须遵守以下规则|只能使用下面列出的标签")
+
+
+# A source line of the prompt copied: "[第二条] 二、今年年底前…" (a label, then a space or the clause's own numeral).
+_SOURCE_LINE = re.compile(r"\s*\[[^\[\]]+\](?:\s+|\s*[一二三四五六]、)")
+_CLAUSE_NUMBER = re.compile(r"\s*[一二三四五六]、")
 
 
 def check_is_an_answer(s: Sentence, ctx: SentenceContext) -> Problem | None:
     """A fragment (是的 / 不是 / 好的) says nothing checkable, and the prompt's own wording is not an answer."""
     plain = _MARKER.sub("", s.text)
-    if _PROMPT_ECHO.search(plain):
-        return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])
+    if _PROMPT_ECHO.search(plain) or _SOURCE_LINE.match(s.text) or _CLAUSE_NUMBER.match(plain):
+        return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])  # the prompt's sources listed back, not an answer
     if len(_CJK.findall(plain)) < 4 and not states_a_fact(squeeze(plain), ctx.facts):
         return Problem(CheckFailure.NOT_AN_ANSWER, plain[:30])
     return None

@@ -42,6 +42,11 @@ class Config(BaseSettings):
     # The model's context window and the share kept for its answer: the prompt is cut to fit (sources by rank).
     llm_context_tokens: int = Field(default=4096, ge=512)
     llm_max_answer_tokens: int = Field(default=384, ge=32)
+    # When the model is asked (docs/llm.md, "When the model is asked"): an offline answer whose frame was applied
+    # with at least this calibrated confidence is confident and is not sent, unless llm_rephrase_confident is set;
+    # a less sure one is read again by the model from the sources.
+    llm_confident_at: float = Field(default=0.8, ge=0, le=1)
+    llm_rephrase_confident: bool = False
 
     # Serving.
     host: str = "127.0.0.1"

@@ -145,11 +145,16 @@ class Answer(BaseModel):
     fallback_reason: str | None = None
     follow_ups: list[str] = Field(default_factory=list)  # suggested next questions, from the answer's own subject
     annex_filter: dict[str, str] | None = None  # a long list summarised: the annex-tab filter that shows it whole
+    # With generation on: which path was chosen for this answer (generate.LLMPath: offline, rephrase,
+    # second_reader, evidence) and why (a short phrase naming the signal: the frame's confidence, the evidence …).
+    path: str | None = None
+    path_reason: str | None = None
 
     def to_dict(self) -> dict:
         data = self.model_dump(mode="json")
-        if data["fallback_reason"] is None:
-            del data["fallback_reason"]
+        for key in ("fallback_reason", "path", "path_reason"):
+            if data[key] is None:
+                del data[key]
         return data
 
 
@@ -183,6 +188,17 @@ class Grounding(BaseModel):
     rows: list[AnnexRow]  # annex rows the question is about (linked occupations/items)
     offline: Answer
     route: str = ""  # the routing-table row that answered offline (answer.GroundedAnswerer.routes)
+    # What the understanding stage made of the question (understand.Interpretation): the frame, its calibrated
+    # probability, and whether it decided the reading. None: not known (a Grounding built by hand).
+    frame: str | None = None
+    confidence: float | None = None
+    frame_applied: bool | None = None
+    # A follow-up rewritten by the model, kept only when it resolves references and carries no fact the user did
+    # not say (generate.guard_rewrite); used for retrieval and shown to the model, never answered offline.
+    rewritten_question: str | None = None
+    # Labels of notice sentences both retrievers (BM25 and vectors) rank at the top for the question: evidence by
+    # rank agreement, not by a similarity threshold. None: not computed.
+    agreed_evidence: list[str] | None = None
 
 
 class StreamEvent(BaseModel):

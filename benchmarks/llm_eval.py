@@ -3,9 +3,12 @@
     python benchmarks/llm_eval.py --base-url http://127.0.0.1:8080/v1 --model qwen \
         --set tests/eval/questions.jsonl --set tests/eval/holdout.jsonl --limit 20 --out var/llm_eval.jsonl
 
-Reports per set: share of answers in `llm` mode (overall, and where the offline answer is correct), accuracy of
-what the user ends up with (against the offline answerer's on the same cases), fallback reasons, sentences dropped
-by each check, wrong facts shown, time to the first shown sentence and total time.
+Reports per set: share of answers in `llm` mode (overall, and where the offline answer is correct), which path
+answered (offline / rephrase / second_reader / evidence, and the rule that chose it), the answers where the model
+**added** something the offline answer lacked (a fact, source or sentence not in it; to be audited by reading them)
+or **fixed** an offline failure (offline wrong, final right), accuracy of what the user ends up with (against the
+offline answerer's on the same cases), fallback reasons, sentences dropped by each check, wrong facts shown, time to
+the first shown sentence (any token, the offline answer's included) and total time.
 
 "Wrong facts shown" is an audit independent of the sentence checks: a shown answer is wrong when it contains a
 string the case forbids, names a batch or deadline other than the case's expected one, states a number or date
@@ -33,6 +36,23 @@ from assistant.config import Config  # noqa: E402
 from assistant.evaluate import EvalCase, check_answer, load_cases  # noqa: E402
 
 MARKER = re.compile(r"\[[^\[\]]{1,40}\]")
+
+
+def added_facts(shown: str, offline: str, checker) -> list[str]:
+    """What a shown answer states that the offline answer does not: batches, dates, numbers, departments,
+    occupations, and sentences none of whose content words the offline answer has (a candidate list, audited by
+    hand: a restatement in other words is not an addition)."""
+    if checker is None or not shown:
+        return []
+    new = sorted({f"{k}:{v}" for k, v in checker.facts_of(shown) - checker.facts_of(offline)})
+    flat_offline = squeeze(MARKER.sub("", offline))
+    from assistant.checks import content_words
+
+    for sentence in re.findall(r"[^。！？\n]+[。！？]?", MARKER.sub("", shown)):
+        words = content_words(squeeze(sentence))
+        if words and sum(w in flat_offline for w in words) / len(words) < 0.5:
+            new.append(f"sentence:{sentence.strip()[:40]}")
+    return new
 
 
 class Capture(logging.Handler):
@@ -116,6 +136,7 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
             off_ok, _, _ = check_answer(case, offline.answered, offline.answer, [c.label for c in offline.citations])
             start = time.monotonic()
             first = None
+            first_event = None
             shown = ""
             final = None
             if recorded is not None:
@@ -127,6 +148,8 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
                 events = assistant.stream(case.question, history, use_llm=True)
             gate_wait = None
             for event in events:
+                if first_event is None:
+                    first_event = time.monotonic() - start
                 if event.kind == "token":
                     if first is None:
                         first = time.monotonic() - start
@@ -143,8 +166,12 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
                 checker = assistant.llm.checker(grounding)
             wrong = wrong_facts(case, shown, final.answered, offline.answer, notice_text, checker) \
                 if final.mode == "llm" else []
+            adds = added_facts(shown, offline.answer, checker) if final.mode == "llm" else []
             row = {"set": path.name, "id": case.id, "category": case.category, "question": case.question,
-                   "mode": final.mode, "fallback_reason": final.fallback_reason, "answered": final.answered,
+                   "mode": final.mode, "path": final.path, "path_reason": final.path_reason,
+                   "fallback_reason": final.fallback_reason, "answered": final.answered,
+                   "added": adds, "fixed": bool(final.mode == "llm" and ok and not off_ok),
+                   "offline": offline.answer, "first_event_s": None if first_event is None else round(first_event, 2),
                    "correct": ok, "offline_correct": off_ok, "missing": missing, "wrong_facts": wrong,
                    "first_shown_s": None if first is None else round(first, 2), "total_s": round(total, 2),
                    "first_shown_after_first_token_s": None if gate_wait is None or final.mode != "llm"
@@ -152,10 +179,11 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
                    "shown": shown, "raw": capture.raw[-1] if capture.raw else None, "dropped": list(capture.dropped)}
             if recorded is not None:
                 row["first_shown_s"] = row["total_s"] = row["first_shown_after_first_token_s"] = None
+                row["first_event_s"] = None
             rows.append(row)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
-            print(f"{case.id} {final.mode:7} {'ok ' if ok else 'BAD'} {total:5.1f}s "
+            print(f"{case.id} {final.mode:7} {final.path or '-':13} {'ok ' if ok else 'BAD'} {total:5.1f}s "
                   f"{final.fallback_reason or ''} {'WRONG ' + str(wrong) if wrong else ''}", file=sys.stderr, flush=True)
     finally:
         gen_log.removeHandler(capture)
@@ -167,6 +195,8 @@ def summarise(name: str, rows: list[dict]) -> dict:
     llm = [r for r in rows if r["mode"] == "llm"]
     off_ok = [r for r in rows if r["offline_correct"]]
     firsts = sorted(r["first_shown_s"] for r in llm if r["first_shown_s"] is not None)
+    firsts_all = sorted(r["first_shown_s"] for r in rows if r["first_shown_s"] is not None)
+    sent = [r for r in rows if r.get("path") and r["path"] != "offline"]
     gated = sorted(r["first_shown_after_first_token_s"] for r in llm
                    if r.get("first_shown_after_first_token_s") is not None)
     totals = sorted(r["total_s"] for r in rows if r["total_s"] is not None)
@@ -180,6 +210,14 @@ def summarise(name: str, rows: list[dict]) -> dict:
         "fallback_reasons": dict(Counter(r["fallback_reason"] for r in rows if r["fallback_reason"])),
         "dropped_sentences": dict(dropped),
         "wrong_facts_shown": sum(1 for r in rows if r["wrong_facts"]),
+        "paths": dict(Counter(r.get("path") or "-" for r in rows)),
+        "path_rules": dict(Counter((r.get("path_reason") or "-").split(":", 1)[0] for r in rows)),
+        "sent_to_model": len(sent),
+        "added_candidates": sum(1 for r in rows if r.get("added")),
+        "fixed_offline_failure": sum(1 for r in rows if r.get("fixed")),
+        "first_shown_s_median_all": statistics.median(firsts_all) if firsts_all else None,
+        "total_s_median_sent": statistics.median(r["total_s"] for r in sent) if sent and sent[0]["total_s"] is not None
+        else None,
         "first_shown_s_median": statistics.median(firsts) if firsts else None,
         "first_shown_s_p90": firsts[int(0.9 * (len(firsts) - 1))] if firsts else None,
         "total_s_median": statistics.median(totals) if totals else None,
@@ -189,12 +227,14 @@ def summarise(name: str, rows: list[dict]) -> dict:
 
 
 def table(summaries: list[dict]) -> str:
-    head = ("| set | n | llm mode | llm mode where offline correct | accuracy (offline) | wrong facts shown | "
+    head = ("| set | n | sent to the model | llm mode | added (candidates) / fixed | llm mode where offline correct | "
+            "accuracy (offline) | wrong facts shown | "
             "first shown sentence, median / p90 | total, median | fallback reasons | dropped sentences |")
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 12]
     for s in summaries:
         lines.append(
-            f"| {s['set']} | {s['questions']} | {s['llm_share']:.0%} | {s['llm_share_where_offline_correct']:.0%} | "
+            f"| {s['set']} | {s['questions']} | {s['sent_to_model']} | {s['llm_share']:.0%} | "
+            f"{s['added_candidates']} / {s['fixed_offline_failure']} | {s['llm_share_where_offline_correct']:.0%} | "
             f"{s['accuracy']:.1%} ({s['offline_accuracy']:.1%}) | {s['wrong_facts_shown']} | "
             f"{_s(s['first_shown_s_median'])} / {_s(s['first_shown_s_p90'])} "
             f"({_s(s['first_shown_after_first_token_s_median'])} after the first token) | {_s(s['total_s_median'])} | "
@@ -218,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="evaluation set (repeatable); default: questions, holdout, holdout2")
     ap.add_argument("--limit", type=int, default=None, help="at most this many questions per set, evenly spread")
     ap.add_argument("--timeout", type=float, default=None, help="seconds without output before giving up")
+    ap.add_argument("--confident-at", type=float, default=None, help="ASSISTANT_LLM_CONFIDENT_AT for this run")
+    ap.add_argument("--rephrase-confident", action="store_true", help="send confident answers to be rephrased")
+    ap.add_argument("--no-frame-model", action="store_true",
+                    help="the pattern reading alone: no calibrated confidence, so every answer counts as unsure")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "llm_eval.jsonl")
     ap.add_argument("--replay", type=Path, default=None,
                     help="a previous --out file: re-check its recorded raw outputs with the current checks, no endpoint")
@@ -236,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     flags = {"llm_enabled": True, "llm_base_url": args.base_url, "llm_model": args.model}
     if args.timeout:
         flags["llm_timeout"] = args.timeout
+    if args.confident_at is not None:
+        flags["llm_confident_at"] = args.confident_at
+    if args.rephrase_confident:
+        flags["llm_rephrase_confident"] = True
+    if args.no_frame_model:
+        flags["frame_model"] = False
     assistant = Assistant.load(Config(**flags))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summaries = []

@@ -135,15 +135,21 @@ def test_unloadable_embedding_model_is_a_one_line_error(run, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_ask_with_an_llm_streams_the_generated_answer_and_its_sources(run, assistant):
+def test_ask_with_an_llm_streams_the_generated_answer_and_its_sources(index_dir, assistant):
     from fake_llm import FakeLLM, Reply
 
     text = "电工属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
     with FakeLLM() as fake:
         fake.default = Reply.text(text, chunk=3)
-        result = run("ask", "--llm", "--llm-base-url", fake.base_url, "--llm-model", "fake", "电工证什么时候退出？")
+        # a confident offline answer is sent only to be rephrased, when set (issue 19); every reading confident here
+        env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_LLM_CONFIDENT_AT": "0",
+               "ASSISTANT_LLM_REPHRASE_CONFIDENT": "true"}
+        result = subprocess.run([sys.executable, "-m", "assistant.cli", "ask", "--llm", "--llm-base-url", fake.base_url,
+                                 "--llm-model", "fake", "电工证什么时候退出？"], capture_output=True, text=True, env=env,
+                                cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(text) and "[附件第1项]" in result.stdout.split(text, 1)[1]
+    shown = "电工属于第二批，拟于2020年12月31日前退出目录[1][2]。"  # markers as [n] in both modes
+    assert result.stdout.startswith(shown) and "[附件第1项]" in result.stdout.split(shown, 1)[1], result.stdout
 
 
 def test_ask_with_an_unreachable_llm_prints_the_offline_answer_and_a_notice(run, assistant):

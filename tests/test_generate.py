@@ -20,7 +20,7 @@ import pytest
 
 from assistant import Assistant, Config
 from assistant.checks import FallbackReason
-from assistant.generate import LLMAnswerer, clean_rewrite
+from assistant.generate import LLMAnswerer, agreed_evidence, clean_rewrite, guard_rewrite
 from assistant.records import Answer, Grounding, Turn
 from fake_llm import FakeLLM, Reply
 
@@ -51,9 +51,13 @@ def fake():
 
 @pytest.fixture(scope="module")
 def llm_assistant(fake, index_dir) -> Assistant:
-    """A real Assistant configured for generation through the fake endpoint."""
+    """A real Assistant configured for generation through the fake endpoint. Every offline reading counts as
+    confident (llm_confident_at=0) and confident answers are sent to be rephrased, so these tests of the checks see
+    one path whatever the frame model's confidence (which is not loaded: the pattern reading answers); the choice of
+    path has its own tests (below), on readings set by hand."""
     return Assistant.load(Config(index_dir=index_dir, llm_enabled=True, llm_base_url=fake.base_url,
-                                 llm_model="fake", llm_api_key=API_KEY, llm_timeout=TIMEOUT))
+                                 llm_model="fake", llm_api_key=API_KEY, llm_timeout=TIMEOUT,
+                                 llm_confident_at=0.0, llm_rephrase_confident=True, frame_model=False))
 
 
 @pytest.fixture()
@@ -82,6 +86,22 @@ def streamed_text(events) -> str:
     return "".join(e.text for e in events if e.kind == "token")
 
 
+def shown(text: str) -> str:
+    """A text with [label] markers as the user sees it: [n], n in order of first use (the offline scheme)."""
+    order: dict[str, int] = {}
+
+    def number(m):
+        return f"[{order.setdefault(m.group(1), len(order) + 1)}]"
+
+    return re.sub(r"\[([^\[\]\d][^\[\]]*)\]", number, text)
+
+
+def markers_match(a: Answer) -> bool:
+    """Every [n] in the text is a citation's marker, every citation's marker is in the text, no [label] left."""
+    used = set(re.findall(r"\[(\d+)\]", a.answer))
+    return used == {str(c.marker) for c in a.citations} and not re.search(r"\[[^\[\]\d][^\[\]]*\]", a.answer)
+
+
 GOOD = ("电工由应急管理部、人力资源和社会保障部组织实施，属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
         "它列在附件第1项「机械设备修理人员」[附件第1项]。")
 ELECTRICIAN = "电工证什么时候退出目录？"
@@ -93,7 +113,7 @@ def test_good_answer_is_generated_cited_and_verified(llm, llm_assistant):
     llm.script(Reply.text(GOOD))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "llm" and a.answered and a.fallback_reason is None
-    assert a.answer == GOOD
+    assert a.answer == shown(GOOD) and markers_match(a)
     assert [c.label for c in a.citations] == ["附件第1项", "第二条"]
     grounding = llm_assistant.ground(ELECTRICIAN)
     by_label = {}
@@ -139,12 +159,14 @@ def test_prompt_carries_rules_sources_facts_history_and_the_key_as_bearer(llm, l
     assert API_KEY not in prompt
 
 
-def test_a_follow_up_the_offline_reading_cannot_place_is_grounded_on_its_rewrite(llm, llm_assistant):
+def test_a_rewrite_naming_a_job_the_conversation_never_named_is_dropped(llm, llm_assistant):
+    """The model cannot place a follow-up nobody could place: a rewrite that invents its subject is not used."""
     llm.script(Reply.text("森林消防员是第几批？"),
                Reply.text("森林消防员拟依照法定程序调整为准入类职业资格[附件第76项][第二条][第六条]。"))
     history = [Turn(role="user", content="今天天气怎么样？"), Turn(role="assistant", content="无法回答。")]
-    a = llm_assistant.ask("说回正题，我刚才想问的那个呢？", history)
-    assert a.mode == "llm" and "附件第76项" in [c.label for c in a.citations], (a.fallback_reason, a.answer)
+    grounding = llm_assistant.ground("说回正题，我刚才想问的那个呢？", history)
+    assert grounding.rewritten_question is None
+    assert "森林消防员" not in grounding.offline.answer
 
 
 def test_good_answer_streams_tokens_then_exactly_one_answer(llm, llm_assistant):
@@ -152,9 +174,9 @@ def test_good_answer_streams_tokens_then_exactly_one_answer(llm, llm_assistant):
     events = events_of(llm_assistant.stream(ELECTRICIAN))
     assert [e.kind for e in events if e.kind != "token"] == ["answer"]
     assert len([e for e in events if e.kind == "token"]) >= 2
-    assert streamed_text(events) == GOOD
+    assert streamed_text(events) == shown(GOOD)
     a = final(events)
-    assert a.mode == "llm" and a.answer == GOOD and [c.label for c in a.citations] == ["附件第1项", "第二条"]
+    assert a.mode == "llm" and a.answer == shown(GOOD) and [c.label for c in a.citations] == ["附件第1项", "第二条"]
     [request] = llm.chat_requests()
     assert request.body["stream"] is True
 
@@ -204,8 +226,8 @@ def test_the_same_sources_cited_twice_over_are_cited_once(llm, llm_assistant):
 def test_think_block_of_a_reasoning_model_is_not_shown(llm, llm_assistant):
     llm.script(Reply.text("<think>用户问电工，查附件第1项。</think>" + GOOD, chunk=5))
     events = events_of(llm_assistant.stream(ELECTRICIAN))
-    assert "<think>" not in streamed_text(events) and streamed_text(events).strip() == GOOD
-    assert final(events).answer == GOOD
+    assert "<think>" not in streamed_text(events) and streamed_text(events).strip() == shown(GOOD)
+    assert final(events).answer == shown(GOOD)
 
 
 # ---- answers that contradict the annex ----------------------------------------------------------------
@@ -263,9 +285,9 @@ def test_a_lie_between_checked_sentences_is_dropped_and_never_streamed(llm, llm_
     events = events_of(llm_assistant.stream(ELECTRICIAN))
     tokens = [e.text for e in events if e.kind == "token"]
     assert all("作废" not in t and "重新考试" not in t for t in tokens)
-    assert len(tokens) == 2 and "".join(tokens) == GOOD  # each token a whole checked sentence
+    assert len(tokens) == 2 and "".join(tokens) == shown(GOOD)  # each token a whole checked sentence
     a = final(events)
-    assert a.mode == "llm" and a.answer == GOOD and [e.kind for e in events].count("notice") == 0
+    assert a.mode == "llm" and a.answer == shown(GOOD) and [e.kind for e in events].count("notice") == 0
 
 
 # ---- citations -------------------------------------------------------------------------------------------
@@ -282,7 +304,7 @@ def test_invented_citations_are_removed_and_the_rest_kept(llm, llm_assistant):
                           "拟于2020年12月31日前退出目录[第二条、第九条]。"))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "llm", a.fallback_reason
-    assert a.answer == "电工由应急管理部、人社部组织实施，属于第二批[附件第1项]，拟于2020年12月31日前退出目录[第二条]。"
+    assert a.answer == "电工由应急管理部、人社部组织实施，属于第二批[1]，拟于2020年12月31日前退出目录[2]。"
     assert [c.label for c in a.citations] == ["附件第1项", "第二条"]
 
 
@@ -290,7 +312,7 @@ def test_an_uncited_sentence_is_held_to_the_reference_answers_sources(llm, llm_a
     llm.script(Reply.text("电工由应急管理部、人社部组织实施，属于第二批，拟于2020年12月31日前退出目录。"))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "llm" and a.answered, a.fallback_reason
-    assert a.answer == "电工由应急管理部、人社部组织实施，属于第二批，拟于2020年12月31日前退出目录[附件第1项][第二条]。"
+    assert a.answer == "电工由应急管理部、人社部组织实施，属于第二批，拟于2020年12月31日前退出目录[1][2]。"
     llm.script(Reply.text("电工属于第一批，拟于2020年9月30日前退出目录。"))
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "offline" and a.fallback_reason == "llm_rejected"
@@ -316,30 +338,39 @@ PARAPHRASE = "鉴定中心能转型吗？"
 
 
 def declined_offline(assistant: Assistant, question: str) -> Grounding:
-    """The grounding of `question` as if the offline answerer had no rule for it (it declines), retrieval as is."""
+    """The grounding of `question` as if the offline answerer had no rule for it and were unsure of its reading
+    (it declines), retrieval as is, with the rank agreement of the two retrievers computed as ground() does."""
     grounding = assistant.ground(question)
     decline = assistant.ground("今天天气怎么样？").offline.model_copy(update={"question": question})
     assert not decline.answered
-    return grounding.model_copy(update={"offline": decline})
+    return grounding.model_copy(update={
+        "offline": decline, "frame_applied": False, "confidence": 0.3,
+        "agreed_evidence": agreed_evidence(assistant.retriever, grounding.standalone_question)})
+
+
+def reader(assistant: Assistant, **update) -> LLMAnswerer:
+    """The answerer with the product's path settings: confident answers are not sent."""
+    return answerer(assistant, **{"llm_confident_at": 0.8, "llm_rephrase_confident": False, **update})
 
 
 def test_a_paraphrase_of_a_clause_the_offline_answerer_declines_may_be_answered_by_the_model(llm, llm_assistant):
     grounding = declined_offline(llm_assistant, PARAPHRASE)  # retrieval found clause 六, which says it
     llm.script(Reply.text("有关单位职业技能鉴定中心可结合实际探索向社会培训评价组织转型[第六条]。"))
-    a = answerer(llm_assistant).run(grounding)
+    a = reader(llm_assistant).run(grounding)
     assert a.mode == "llm" and a.answered and [c.label for c in a.citations] == ["第六条"], a
+    assert a.path == "evidence" and "declined_strong_evidence" in a.path_reason
     assert "系统没有找到直接回答这个问题的规定" in llm.chat_requests()[0].text()
 
 
 def test_a_model_decline_of_a_paraphrase_is_an_unanswered_llm_answer(llm, llm_assistant):
     llm.script(Reply.text("这份通知没有涉及这个问题，无法回答。"))
-    a = answerer(llm_assistant).run(declined_offline(llm_assistant, PARAPHRASE))
+    a = reader(llm_assistant).run(declined_offline(llm_assistant, PARAPHRASE))
     assert a.mode == "llm" and not a.answered and a.citations == [] and a.fallback_reason is None
 
 
 def test_a_paraphrase_answer_is_checked_like_any_other(llm, llm_assistant):
     llm.script(Reply.text("鉴定中心要在2021年6月30日前全部转型为社会培训评价组织[第六条]。"))
-    a = answerer(llm_assistant).run(declined_offline(llm_assistant, PARAPHRASE))
+    a = reader(llm_assistant).run(declined_offline(llm_assistant, PARAPHRASE))
     assert a.mode == "offline" and not a.answered and a.fallback_reason == "llm_rejected"
 
 
@@ -407,6 +438,7 @@ def test_a_stall_after_checked_sentences_keeps_what_was_shown(llm, llm_assistant
     first = GOOD[:GOOD.index("。") + 1]
     llm.script(Reply.stall(SHORT + 5, content=first + "它属于"))
     events = events_of(answerer(llm_assistant, llm_timeout=SHORT).stream(llm_assistant.ground(ELECTRICIAN)))
+    first = shown(first)
     assert streamed_text(events) == first and "notice" not in [e.kind for e in events]
     a = final(events)
     assert a.mode == "llm" and a.answer == first  # what the user saw is the answer: never replaced
@@ -416,7 +448,7 @@ def test_a_client_that_leaves_early_closes_the_upstream_request(llm, llm_assista
     llm.script(Reply.text(GOOD * 8, chunk=3, delay=0.05))
     stream = llm_assistant.stream(ELECTRICIAN)
     first = next(e for e in stream if e.kind == "token")
-    assert first.text == GOOD[:GOOD.index("。") + 1]
+    assert first.text == shown(GOOD[:GOOD.index("。") + 1])
     stream.close()  # the user went away (an SSE client disconnecting does this)
     assert llm.wait_for_abandoned(1)
 
@@ -554,7 +586,7 @@ def test_sse_stream_never_carries_a_rejected_sentence(llm, served_with_llm):
     assert tokens and all(lie.split("[")[0] not in t for t in tokens for lie in lies)
     assert all(w not in "".join(tokens) for w in ("作废", "第45批", "11月30日"))
     name, answer = events[-1]
-    assert name == "answer" and answer["mode"] == "llm" and answer["answer"] == "".join(tokens) == GOOD
+    assert name == "answer" and answer["mode"] == "llm" and answer["answer"] == "".join(tokens) == shown(GOOD)
     # with every sentence rejected: a notice, then the offline answer, and still no rejected text
     llm.script(Reply.text("".join(lies), chunk=3))
     with httpx.stream("POST", served_with_llm + "/api/ask/stream", json={"question": ELECTRICIAN}, timeout=30) as r:
@@ -575,7 +607,7 @@ def test_cli_prints_a_generated_answer_once(llm, llm_assistant):
     out = io.StringIO()
     stream_answer(llm_assistant, ELECTRICIAN, out)
     printed = out.getvalue()
-    assert printed.count(GOOD) == 1 and printed.split("依据")[0].count("组织实施") == 1, printed
+    assert printed.count(shown(GOOD)) == 1 and printed.split("依据")[0].count("组织实施") == 1, printed
 
 
 def test_cli_prints_the_offline_answer_once_after_a_rejected_one(llm, llm_assistant, capsys):
@@ -621,5 +653,135 @@ def test_generated_citations_are_numbered_in_order_of_first_use(llm, llm_assista
     a = llm_assistant.ask(ELECTRICIAN)
     assert a.mode == "llm"
     assert [c.marker for c in a.citations] == list(range(1, len(a.citations) + 1))
-    first_use = [label for label in dict.fromkeys(re.findall(r"\[([^\[\]]+)\]", a.answer))]
-    assert [c.label for c in a.citations][: len(first_use)] == first_use
+    first_use = [int(n) for n in dict.fromkeys(re.findall(r"\[(\d+)\]", a.answer))]
+    assert first_use == [c.marker for c in a.citations][: len(first_use)] and markers_match(a)
+
+
+# ---- which path answers (issue 19) ----------------------------------------------------------------------------
+
+def with_reading(grounding: Grounding, confidence: float, applied: bool = True) -> Grounding:
+    return grounding.model_copy(update={"frame": "batch", "confidence": confidence, "frame_applied": applied})
+
+
+def test_a_confident_offline_answer_is_not_sent(llm, llm_assistant):
+    grounding = with_reading(llm_assistant.ground(ELECTRICIAN), 0.95)
+    llm.script(Reply.text(GOOD))
+    events = events_of(reader(llm_assistant).stream(grounding))
+    a = final(events)
+    assert llm.requests == [] and a.mode == "offline" and a.answer == grounding.offline.answer
+    assert a.fallback_reason == "llm_confident_offline" and a.path == "offline"
+    assert a.path_reason.startswith("confident: frame batch 0.95")
+    assert streamed_text(events) == a.answer and markers_match(a)
+
+
+def test_a_confident_offline_answer_is_sent_to_be_rephrased_when_set(llm, llm_assistant):
+    grounding = with_reading(llm_assistant.ground(ELECTRICIAN), 0.95)
+    llm.script(Reply.text(GOOD))
+    a = reader(llm_assistant, llm_rephrase_confident=True).run(grounding)
+    assert a.mode == "llm" and a.path == "rephrase" and markers_match(a)
+    assert "【参考答案】（" in llm.chat_requests()[0].text()
+
+
+def test_an_unsure_offline_answer_is_read_again_from_the_sources(llm, llm_assistant):
+    """Below the confidence setting the model answers from the sources, without the offline answer to copy."""
+    grounding = with_reading(llm_assistant.ground(ELECTRICIAN), 0.6)
+    llm.script(Reply.text(GOOD))
+    a = reader(llm_assistant).run(grounding)
+    [request] = llm.chat_requests()
+    assert "【参考答案】（" not in request.text() and "【要求】" in request.text()
+    assert grounding.offline.answer.split("[")[0] not in request.text()
+    assert "\n[附件第1项] " in request.messages[0]["content"]  # the sources are there
+    assert a.mode == "llm" and a.path == "second_reader" and a.path_reason.startswith("unsure: frame batch 0.60")
+    # the frame not applied at all is unsure too, whatever its probability
+    assert reader(llm_assistant).choose(with_reading(grounding, 0.99, applied=False)).path.value == "second_reader"
+
+
+def test_a_declined_question_with_strong_evidence_is_sent_and_without_it_is_not(llm, llm_assistant):
+    grounding = declined_offline(llm_assistant, PARAPHRASE)
+    assert "第六条" in grounding.agreed_evidence  # both retrievers rank clause 六's sentence at the top
+    llm.script(Reply.text("有关单位职业技能鉴定中心可结合实际探索向社会培训评价组织转型[第六条]。"))
+    a = reader(llm_assistant).run(grounding)
+    assert len(llm.chat_requests()) == 1 and a.mode == "llm" and a.answered and a.path == "evidence"
+    assert markers_match(a) and a.answer.endswith("转型[1]。")
+    llm.script(Reply.text("有关单位职业技能鉴定中心可结合实际探索向社会培训评价组织转型[第六条]。"))
+    a = reader(llm_assistant).run(grounding.model_copy(update={"agreed_evidence": []}))
+    assert llm.requests == [] and a.mode == "offline" and a.fallback_reason == "llm_outside_notice"
+    # a decline the frame model is sure of (off topic, a practical matter …) is not sent, evidence or not
+    sure = grounding.model_copy(update={"frame": "decline_practical", "confidence": 0.97, "frame_applied": True})
+    a = reader(llm_assistant).run(sure)
+    assert llm.requests == [] and a.fallback_reason == "llm_outside_notice" and a.path_reason.startswith("confident_decline")
+
+
+def test_markers_match_citations_in_both_modes(llm, llm_assistant):
+    for question in (ELECTRICIAN, "森林消防员归哪个部门管？", "附件第8项是什么？"):
+        offline = llm_assistant.ask(question, use_llm=False)
+        assert offline.answered and markers_match(offline), offline.answer
+    llm.script(Reply.text(GOOD))
+    generated = llm_assistant.ask(ELECTRICIAN)
+    assert generated.mode == "llm" and markers_match(generated)
+    assert re.findall(r"\[\d+\]", generated.answer)[:2] == ["[1]", "[2]"]
+
+
+# ---- rewrites never carry a fact ------------------------------------------------------------------------------
+
+LYING_REWRITE = "美容师属于附件第12项第二批，归哪个部门管？"  # item and batch both false, neither said by the user
+
+
+def test_a_lying_rewrite_never_reaches_retrieval_the_prompt_or_the_answer(llm, llm_assistant, monkeypatch):
+    queries, offline_questions = [], []
+    retrieve, answer = llm_assistant.retriever.run, llm_assistant.answerer.run
+    monkeypatch.setattr(llm_assistant.retriever, "run", lambda q, *a, **k: queries.append(q) or retrieve(q, *a, **k))
+    monkeypatch.setattr(llm_assistant.answerer, "run",
+                        lambda q, *a, **k: offline_questions.append(q) or answer(q, *a, **k))
+    llm.script(Reply.text(LYING_REWRITE),
+               Reply.text("美容师由人力资源和社会保障部组织实施，属于第一批，拟于2020年9月30日前退出目录[附件第57项][第二条]。"))
+    a = llm_assistant.ask("那它归哪个部门管？", HISTORY)
+    assert all("第12项" not in q and "第二批" not in q for q in queries + offline_questions)
+    assert offline_questions == ["那它归哪个部门管？"]  # the offline answerer reads only what the user said
+    rewrite, request = llm.chat_requests()
+    assert LYING_REWRITE not in request.text() and "第12项" not in request.text()
+    assert "第12项" not in a.answer and "第二批" not in a.answer and a.mode == "llm"
+
+
+def test_guard_rewrite_keeps_references_resolved_and_drops_added_facts(llm_assistant):
+    facts = answerer(llm_assistant)._facts
+    history = HISTORY
+    assert guard_rewrite("美容师归哪个部门管？", "那它归哪个部门管？", history, facts) == ("美容师归哪个部门管？", "")
+    for lie, kind in (("美容师属于第二批吗？", "batch"), ("美容师在附件第12项吗？", "item"),
+                      ("美容师2020年10月1日退出吗？", "date"), ("美容师由水利部管吗？", "department"),
+                      ("美容师有3个工种吗？", "number"), ("电工归哪个部门管？", "occupation")):
+        kept, why = guard_rewrite(lie, "那它呢？", history, facts)
+        assert kept is None and why.startswith(kind), (lie, why)
+    # a fact the user said (not only the assistant) may stay
+    said = [Turn(role="user", content="美容师是第一批吗？"), Turn(role="assistant", content="是的。")]
+    assert guard_rewrite("美容师第1批什么时候退出？", "那什么时候退？", said, facts)[0] is not None
+
+
+# ---- a stream that falls back says so at once ------------------------------------------------------------------
+
+def test_a_stream_that_falls_back_says_so_at_once_and_streams_whole_sentences(llm, llm_assistant):
+    """The model's first sentence is false: the notice comes right after it is read, not after the model has
+    written on for seconds, and the offline answer follows a whole sentence a token."""
+    llm.script(Reply.text(WRONG_BATCH + GOOD * 6, chunk=4, delay=0.03))  # ~3 s of output in all
+    started = time.monotonic()
+    events, times = [], []
+    for event in llm_assistant.stream(ELECTRICIAN):
+        events.append(event)
+        times.append(time.monotonic() - started)
+    assert events[0].kind == "notice" and times[0] < 1.5, times[0]
+    a = final(events)
+    assert a.fallback_reason == "llm_rejected" and streamed_text(events) == a.answer
+    tokens = [e.text for e in events if e.kind == "token"]
+    assert all(re.search(r"[。！？]\s*$|\n$", t) for t in tokens[:-1]), tokens
+    assert llm.wait_for_abandoned(1)  # the request was closed: the server stops writing
+
+
+def test_a_decline_of_a_false_premise_is_not_sent_whatever_the_evidence(llm, llm_assistant):
+    """blind11 l2-077: "2021年还有哪些证要取消？" is declined offline (the notice is about 2020); clause 二 ranked first
+    by both retrievers must not send it: the model answered with clause 二's 今年年底前."""
+    grounding = llm_assistant.ground("2021年还有哪些证要取消？")
+    assert not grounding.offline.answered and "other_year" in grounding.route
+    unsure = grounding.model_copy(update={"frame_applied": False, "confidence": 0.43, "agreed_evidence": ["第二条"]})
+    a = reader(llm_assistant).run(unsure)
+    assert llm.requests == [] and a.fallback_reason == "llm_outside_notice"
+    assert a.path_reason.startswith("declined_for_cause")
