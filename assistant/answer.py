@@ -195,7 +195,8 @@ class GroundedAnswerer:
                         citations=list(draft.sources.values())[:MAX_CITATIONS], follow_ups=draft.follow_ups[:3],
                         annex_filter=draft.annex_filter)
         return Grounding(question=question, standalone_question=standalone, evidence=evidence, rows=rows,
-                         offline=answer, route=route.name)
+                         offline=answer, route=route.name, frame=interp.frame, confidence=float(interp.confidence),
+                         frame_applied=interp.frame_applied)
 
     def compose(self, q: Interpretation, route: Route | None = None) -> tuple[Draft, list[AnnexRow], list[str]]:
         d, used = Draft(), []

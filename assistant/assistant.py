@@ -111,13 +111,6 @@ class Assistant:
         request = self.check(question, history, id)
         question, turns, id = request.question, request.history, request.id
         grounding = self.answerer.run(question, turns, id=id)
-        if grounding.confidence is None:  # the answerer does not carry the interpretation (yet): read it here
-            try:
-                q = self.answerer.understanding.run(question, turns)
-                grounding = grounding.model_copy(update={"frame": q.frame, "confidence": float(q.confidence),
-                                                         "frame_applied": bool(q.frame_applied)})
-            except Exception as exc:  # noqa: BLE001 — without the signal the answer is treated as unsure
-                log.info("interpretation not recorded: %s", type(exc).__name__)
         if not self._llm_on(use_llm):
             return grounding
         from .generate import agreed_evidence
