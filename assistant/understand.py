@@ -129,6 +129,8 @@ class Understanding:
         glue = sorted(set(profile.level_words) | set(profile.certificate_heads) | set("嘅的个那这我俺级"), key=len,
                       reverse=True)
         self._GLUE = re.compile("|".join(map(re.escape, glue)))
+        self._JOB_HEADS = tuple(profile.occupation_heads)
+        self._QUALIFICATION_HEADS = ("职业资格", "资格", "执照", "执业证")
 
     def run(self, question: str, history: list[Turn]) -> Interpretation:
         current = self.read(normalize(question))
@@ -195,8 +197,9 @@ class Understanding:
         - an annex name with only level, certificate or particle words glued to it (钳工高级证, 嘅钳工,
           企业人力资源管理师三级) is that occupation;
         - a span that does not end like a job name (那本, 电梯, 换成职业技能等级) is no subject;
-        - in a question about the notice itself, no unlinked span is a subject (下个月, 我们单位同事).
-        A span that ends like a job name (电焊工, 医疗美容师) stays unlinked and is declined by name."""
+        - in a question about the notice itself, no unlinked job-like span is a subject (下个月, 我们单位同事).
+        A span that ends like a job name (电焊工, 医疗美容师) stays unlinked and is declined by name, and so does
+        another qualification system (法律职业资格) in any question."""
         kept, occupations = [], list(m.occupations)
         for s in m.subjects:
             if s.linked:
@@ -206,8 +209,9 @@ class Understanding:
             if len(inside) == 1:
                 kept.append(replace(s, kind=MatchKind.ALIAS, occupations=(inside[0],), near=()))
                 occupations.append(inside[0])
-            elif not notice_level and s.name.endswith(("师", "员", "工")):
-                kept.append(s)
+            elif any(h in s.span for h in self._QUALIFICATION_HEADS) or not notice_level and s.name.endswith(
+                    self._JOB_HEADS):
+                kept.append(s)  # (法律职业资格 is another qualification system, declined by name even here)
         kept_t = tuple(kept)
         return replace(m, subjects=kept_t, occupations=tuple(dict.fromkeys(occupations)),
                        unknown_names=tuple(s.name for s in kept_t if not s.linked))
