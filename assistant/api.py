@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .assistant import Assistant, __version__
 from .config import Config
-from .feedback import MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackStore, FeedbackUnavailable
+from .feedback import (MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackInputError, FeedbackStore,
+                       FeedbackUnavailable, idempotency_key)
 from .guards import INTERNAL_ERROR, ContainErrors, RateLimit, check_rate_limit, uvicorn_options
 from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
@@ -68,7 +69,9 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackCreated(BaseModel):
-    feedback_id: int
+    feedback_id: int = Field(description="the stored row")
+    token: str = Field(description="the only key that can change this rating later (`POST /ui/feedback` with "
+                                   "`feedback_id` and `token`); keep it, it is not shown again")
 
 
 ERRORS = {400: {"model": ErrorBody, "description": "the request body is not JSON"},
@@ -139,6 +142,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(FeedbackInputError)
+    async def _feedback_input(request: Request, exc: FeedbackInputError):
+        return _error(422, str(exc))
 
     @app.exception_handler(FeedbackUnavailable)
     async def _feedback_down(request: Request, exc: FeedbackUnavailable):
@@ -315,16 +322,23 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         return StreamingResponse(_sse_stream(first, events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/feedback", status_code=201, response_model=FeedbackCreated, responses=ERRORS,
+    @app.post("/api/feedback", status_code=201, response_model=FeedbackCreated,
+              responses={**ERRORS, 200: {"model": FeedbackCreated,
+                                         "description": "already stored by an earlier post with this Idempotency-Key"},
+                         503: {"model": ErrorBody, "description": "the feedback database is unavailable"}},
               summary="Rate an answer", tags=["feedback"])
-    def post_feedback(request: FeedbackRequest) -> FeedbackCreated:
-        """👍 (`up`) or 👎 (`down`) on an answer, with an optional comment; stored with the answer and its citations."""
+    def post_feedback(request: FeedbackRequest, http: Request) -> JSONResponse:
+        """👍 (`up`) or 👎 (`down`) on an answer, with an optional comment; stored with the answer and its citations.
+
+        Send an `Idempotency-Key` header (a random UUID made once per rating) and retry with the same key after a
+        timeout or a 503: the rating is stored once, and the retry gets the same `feedback_id` and `token`."""
         if store is None:
             raise StarletteHTTPException(503, "feedback storage is not available")
-        row_id = store.add(question=request.question, answer=request.answer, rating=request.rating,
-                           citations=request.citations, comment=request.comment, answer_id=request.id,
-                           mode=request.mode, channel="api")
-        return FeedbackCreated(feedback_id=row_id)
+        created = store.create(question=request.question, answer=request.answer, rating=request.rating,
+                               citations=request.citations, comment=request.comment, answer_id=request.id,
+                               mode=request.mode, channel="api", idempotency_key=idempotency_key(http))
+        return JSONResponse({"feedback_id": created.id, "token": created.token},
+                            status_code=201 if created.stored else 200)
 
     @app.get("/healthz", summary="Readiness", tags=["service"],
              responses={503: {"description": "loaded, but the index or the corpus is empty"}})
