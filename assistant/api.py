@@ -25,13 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .assistant import Assistant, __version__
+from .caches import CacheCheck, CacheFile
 from .config import Config
 from .feedback import (MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackInputError, FeedbackStore,
                        FeedbackUnavailable, idempotency_key)
-from .caches import CacheCheck, CacheFile
 from .guards import (INTERNAL_ERROR, CloseUnusedRoutes, ContainErrors, RateLimit, StreamGuard, check_rate_limit,
                      open_rate_limit_storage, rate_limit_storage_url, uvicorn_options)
 from .headers import SecurityHeaders
+from .index import IndexBuildError
 from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
 
@@ -279,11 +280,13 @@ def _answering_runner(config: Config):
 
 
 def _install_middleware(app: FastAPI, config: Config) -> None:
-    """Outermost last: security headers → errors contained → unused framework routes closed → CORS (so a 429 is
-    readable cross-origin) → rate limit → answer-stream caps → body checks."""
-    app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
+    """Outermost last: security headers → errors contained → CORS (so a 429 is readable cross-origin) → rate
+    limit (closed routes count too) → body checks (413 on every route) → unused framework routes closed →
+    answer-stream caps."""
     app.add_middleware(StreamGuard, per_client=config.stream_per_client, limit=config.stream_limit,
                        max_seconds=config.stream_max_seconds)
+    app.add_middleware(CloseUnusedRoutes)
+    app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
     if config.rate_limit:
         check_rate_limit(config.rate_limit)
         storage = open_rate_limit_storage(rate_limit_storage_url(config))
@@ -292,7 +295,6 @@ def _install_middleware(app: FastAPI, config: Config) -> None:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
                            allow_methods=["GET", "POST"], allow_headers=["Content-Type", "Idempotency-Key"],
                            max_age=600)
-    app.add_middleware(CloseUnusedRoutes)
     app.add_middleware(ContainErrors)
     frame_origins = config.frame_ancestors if config.frame_ancestors is not None else config.allowed_origins
     app.add_middleware(SecurityHeaders, frame_origins=list(frame_origins))
@@ -589,7 +591,7 @@ def serve(config: Config, workers: int = 1) -> None:
     child.start()
     child.join()
     if child.exitcode != 0:
-        raise RuntimeError("the index could not be prepared for the workers (see the message above)")
+        raise IndexBuildError("the index could not be prepared for the workers (see the message above)")
     data = config.model_dump(mode="json")
     if config.llm_api_key is not None:
         data["llm_api_key"] = config.llm_api_key.get_secret_value()

@@ -64,7 +64,7 @@ class Config(BaseSettings):
     timeout_request: float = Field(default=10.0, gt=0)  # seconds for a request (head and body) to arrive complete
     timeout_write: float = Field(default=30.0, gt=0)  # seconds a client may leave a response unread; then closed
     limit_concurrency: int | None = Field(default=4000, ge=1)  # connections at once; more get 503 from uvicorn
-    limit_connections_per_client: int = Field(default=64, ge=1)  # per address (not for trusted proxies)
+    limit_connections_per_client: int = Field(default=256, ge=1)  # per address (not for trusted proxies)
     stream_per_client: int = Field(default=8, ge=1)  # answer streams one client may hold open at once
     stream_limit: int = Field(default=500, ge=1)  # answer streams open at once per process; more get 503
     stream_max_seconds: float = Field(default=120.0, gt=0)  # an answer stream is ended after this long
