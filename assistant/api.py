@@ -31,7 +31,7 @@ from .feedback import (MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackInputErro
                        FeedbackUnavailable, idempotency_key)
 from .guards import (INTERNAL_ERROR, CloseUnusedRoutes, ContainErrors, RateLimit, StreamGuard, check_rate_limit,
                      open_rate_limit_storage, rate_limit_storage_url, uvicorn_options)
-from .headers import SecurityHeaders
+from .headers import SecurityHeaders, check_origins
 from .index import IndexBuildError
 from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
@@ -297,6 +297,8 @@ def _install_middleware(app: FastAPI, config: Config) -> None:
                            max_age=600)
     app.add_middleware(ContainErrors)
     frame_origins = config.frame_ancestors if config.frame_ancestors is not None else config.allowed_origins
+    check_origins(frame_origins, "ASSISTANT_FRAME_ANCESTORS" if config.frame_ancestors is not None
+                  else "ASSISTANT_ALLOWED_ORIGINS")  # at start-up, in one line
     app.add_middleware(SecurityHeaders, frame_origins=list(frame_origins))
 
 

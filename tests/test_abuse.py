@@ -70,6 +70,8 @@ def _post_routes(app) -> set[str]:
         for route in routes:
             if isinstance(route, Mount):
                 walk(route.routes, prefix + route.path)
+            elif hasattr(route, "original_router"):  # FastAPI's included router (its routes carry its prefix)
+                walk(route.original_router.routes, prefix + getattr(route.include_context, "prefix", ""))
             elif "POST" in (getattr(route, "methods", None) or ()):
                 path = prefix + route.path
                 for name in ("{api_name}", "{event_id}", "{rest:path}", "{path:path}", "{id}"):
@@ -225,7 +227,9 @@ def test_healthz_is_503_while_a_cache_file_it_loaded_is_corrupt(own_index, monke
         r = httpx.get(base + "/healthz", timeout=TIMEOUT)
         assert r.status_code == 503 and r.json()["ready"] is False
         assert path.name in r.json()["probe"]["caches"]
-        assert httpx.post(base + "/api/ask", json={"question": "电工是第几批？"}, timeout=TIMEOUT).status_code == 200
+        if kind != "words":  # the word table is read from its file as questions come: those fail until it is back
+            assert httpx.post(base + "/api/ask", json={"question": "电工是第几批？"},
+                              timeout=TIMEOUT).status_code == 200
         path.write_bytes(saved)
         assert httpx.get(base + "/healthz", timeout=TIMEOUT).status_code == 200
 
@@ -261,7 +265,7 @@ def _slow_stream_app(seconds: float):
                 await asyncio.sleep(0.1)
         return StreamingResponse(body(), media_type="text/event-stream")
     app = Starlette(routes=[Route("/ui/ask/stream", stream, methods=["POST"])])
-    return StreamGuard(app, per_client=3, limit=5, max_seconds=1.5)
+    return StreamGuard(app, per_client=3, limit=5, max_seconds=6)
 
 
 def test_answer_streams_are_capped_per_client_and_in_time(tmp_path):
@@ -271,17 +275,18 @@ def test_answer_streams_are_capped_per_client_and_in_time(tmp_path):
         others = [httpx.Client(base_url=base, timeout=10,
                                transport=httpx.HTTPTransport(local_address=f"127.0.4.{n}")) for n in (2, 3, 4)]
         try:
-            held = [c.stream("POST", "/ui/ask/stream").__enter__() for c in one[:3]]
+            contexts = [c.stream("POST", "/ui/ask/stream") for c in one[:3]]  # kept: a dropped one closes
+            held = [cm.__enter__() for cm in contexts]
             assert [r.status_code for r in held] == [200, 200, 200]
             assert one[3].post("/ui/ask/stream").status_code == 429  # a fourth from the same client
-            second = others[0].stream("POST", "/ui/ask/stream").__enter__()
-            third = others[1].stream("POST", "/ui/ask/stream").__enter__()
+            contexts += [others[0].stream("POST", "/ui/ask/stream"), others[1].stream("POST", "/ui/ask/stream")]
+            second, third = contexts[3].__enter__(), contexts[4].__enter__()
             assert (second.status_code, third.status_code) == (200, 200)
             assert others[2].post("/ui/ask/stream").status_code == 503  # five open in all
             started = time.monotonic()
             for r in held + [second, third]:
                 r.read()  # each is ended by the server after max_seconds, not after 30 s
-            assert time.monotonic() - started < 10
+            assert time.monotonic() - started < 15
             assert one[3].post("/ui/ask/stream").status_code == 200  # the slots are free again
         finally:
             for c in one + others:
