@@ -337,10 +337,64 @@ def test_two_workers_together_admit_at_most_the_limit_per_client(tmp_path):
 
 # ---- held connections ----------------------------------------------------------------------------------------
 
+def test_a_reader_that_stalls_is_dropped_after_the_write_timeout():
+    """A client that asks for something large and stops reading is dropped after ASSISTANT_TIMEOUT_WRITE seconds
+    (asyncio pauses the server's writes; a close would wait for the buffer forever, so the connection is aborted)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from assistant.guards import guarded_protocol
+
+    big = b"x" * (20 * 1024 * 1024)
+
+    async def large(request):
+        return Response(big, media_type="application/octet-stream")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/large", large)]), log_level="warning",
+                                           http=guarded_protocol(10, 1.0, 100)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(4)  # reads nothing for longer than the write timeout
+        stalled.settimeout(5)
+        got, ended = 0, False
+        try:
+            while chunk := stalled.recv(1 << 20):
+                got += len(chunk)
+            ended = True
+        except ConnectionResetError:
+            ended = True
+        except TimeoutError:
+            pass
+        assert ended and got < len(big)  # dropped by the server part-way, not served to a reader that stalled
+        stalled.close()
+        reader = socket.create_connection(("127.0.0.1", port))  # a reader that keeps up gets it all
+        reader.sendall(b"GET /large HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        total = 0
+        while chunk := reader.recv(1 << 20):
+            total += len(chunk)
+        assert total > len(big)
+        reader.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
 async def _attack(port: int, big_asset: str, counts: dict, stop_at: float) -> None:
     """1,100 connections from 110 loopback addresses that try to hold the server: streams never read, a large
     asset never read, the hot-reload stream; plus 200 slow-header connections from one address."""
-    async def hold(n: int, request: bytes) -> None:
+    async def hold(n: int, request: bytes, kind: str) -> None:
         local = (f"127.0.{10 + n // 100}.{1 + n % 100 // 10 * 10 + n % 10}", 0)
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local, limit=1024)
@@ -352,31 +406,21 @@ async def _attack(port: int, big_asset: str, counts: dict, stop_at: float) -> No
             return
         counts["opened"] += 1
         writer.write(request)
-        try:
-            writer.transport.pause_reading()  # never read: the server's writes back up
-            while time.monotonic() < stop_at:
-                if writer.transport.is_closing():
+        writer.transport.pause_reading()  # never read while the attack lasts: the server's writes back up
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+        writer.transport.resume_reading()
+        closed = False
+        try:  # then: has the server closed it (it must have, one way or another), or is it still held?
+            while True:
+                if await asyncio.wait_for(reader.read(65536), 3) == b"":
+                    closed = True
                     break
-                await asyncio.sleep(0.5)
-                try:
-                    sock.getpeername()
-                except OSError:
-                    break
-                # a zero-byte peek tells whether the server has closed it
-                writer.transport.resume_reading()
-                try:
-                    data = await asyncio.wait_for(reader.read(1), 0.01)
-                    if data == b"":
-                        break
-                except asyncio.TimeoutError:
-                    pass
-                writer.transport.pause_reading()
-            else:
-                counts["held_to_end"] += 1
-                return
-        except (ConnectionError, OSError):
+        except (asyncio.TimeoutError, TimeoutError):
             pass
-        counts["closed_by_server"] += 1
+        except (ConnectionError, OSError):
+            closed = True
+        counts["closed_by_server" if closed else "held_to_end"] += 1
+        counts[f"{kind}_closed" if closed else f"{kind}_held"] += 1
         writer.close()
 
     async def slow_header(n: int) -> None:
@@ -406,7 +450,7 @@ async def _attack(port: int, big_asset: str, counts: dict, stop_at: float) -> No
     reload = b"GET /gradio_api/dev/reload HTTP/1.1\r\nHost: x\r\n\r\n"
     tasks = []
     for n in range(1100):
-        tasks.append(hold(n, [streams, asset, reload][n % 3]))
+        tasks.append(hold(n, [streams, asset, reload][n % 3], ["stream", "asset", "reload"][n % 3]))
         if n % 50 == 0:
             await asyncio.sleep(0.05)  # about 1,100 in a few seconds
     tasks += [slow_header(n) for n in range(200)]
@@ -419,13 +463,15 @@ def test_held_connections_do_not_take_the_service_down(tmp_path):
                         ASSISTANT_INDEX_DIR=str(tmp_path / "index"))
     replica = start_replica("held", tmp_path, env, timeout=300)
     try:
-        page = httpx.get(replica.url + "/", timeout=30).text
-        import re
+        import gradio
 
-        assets = re.findall(r'src="\.?(/?assets/[^"]+\.js)"', page) or ["/assets/index.js"]
-        big_asset = "/" + assets[0].lstrip("/")
+        folder = os.path.join(os.path.dirname(gradio.__file__), "templates", "frontend", "assets")
+        largest = max(os.listdir(folder), key=lambda name: os.path.getsize(os.path.join(folder, name)))
+        big_asset = f"/assets/{largest}"  # megabytes: a reader that stalls holds the server's writes
+        assert httpx.get(replica.url + big_asset, timeout=30).status_code == 200
         counts = {k: 0 for k in ("opened", "refused", "held_to_end", "closed_by_server", "slow_opened",
-                                 "slow_refused", "slow_closed")}
+                                 "slow_refused", "slow_closed", "stream_closed", "stream_held", "asset_closed",
+                                 "asset_held", "reload_closed", "reload_held")}
         duration = 40.0
         stop_at = time.monotonic() + duration
         attack = threading.Thread(target=lambda: asyncio.run(_attack(replica.port, big_asset, counts, stop_at)),
@@ -454,7 +500,10 @@ def test_held_connections_do_not_take_the_service_down(tmp_path):
         print("held-connection figures:", json.dumps(figures))
         assert errors == [] and p95 < 0.5, figures
         assert counts["opened"] + counts["refused"] == 1100
-        assert counts["held_to_end"] == 0, figures  # every held connection was closed by the server in time
+        # the answer streams and the hot-reload requests were all closed by the server long before the end (a
+        # stalled reader of a large asset is dropped after the write timeout: test_a_reader_that_stalls_…; here
+        # the figure is reported, since how much of an asset the kernel buffers hold varies)
+        assert counts["stream_held"] == 0 and counts["reload_held"] == 0, figures
         assert counts["slow_opened"] + counts["slow_refused"] == 200
     finally:
         stop(replica.proc)
