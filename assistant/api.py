@@ -296,16 +296,26 @@ def _install_middleware(app: FastAPI, config: Config) -> None:
                            allow_methods=["GET", "POST"], allow_headers=["Content-Type", "Idempotency-Key"],
                            max_age=600)
     app.add_middleware(ContainErrors)
-    frame_origins = config.frame_ancestors if config.frame_ancestors is not None else config.allowed_origins
-    check_origins(frame_origins, "ASSISTANT_FRAME_ANCESTORS" if config.frame_ancestors is not None
-                  else "ASSISTANT_ALLOWED_ORIGINS")  # at start-up, in one line
+    if config.frame_ancestors is not None:
+        frame_origins = list(config.frame_ancestors)
+        check_origins(frame_origins)  # at start-up, in one line
+    else:  # the CORS origins, less what a frame-ancestors list cannot hold ("*")
+        frame_origins = [o for o in config.allowed_origins if _is_origin(o)]
     app.add_middleware(SecurityHeaders, frame_origins=list(frame_origins))
+
+
+def _is_origin(origin: str) -> bool:
+    try:
+        check_origins([origin])
+    except ValueError:
+        return False
+    return True
 
 
 # ---- /healthz ------------------------------------------------------------------------------------------
 
-HEALTH_PROBE_SECONDS = 5.0
-PROBE_QUESTION = "电工证什么时候退出目录？"  # when the profile names no example question  # a probe answer is reused this long: /healthz stays cheap when polled often
+HEALTH_PROBE_SECONDS = 5.0  # a probe answer is reused this long: /healthz stays cheap when polled often
+PROBE_QUESTION = "电工证什么时候退出目录？"  # when the profile names no example question
 _SECRET_QUERY = re.compile(r"(?i)(key|token|secret|passw|auth|sig)")
 
 

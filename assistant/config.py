@@ -69,6 +69,14 @@ class Config(BaseSettings):
     stream_limit: int = Field(default=500, ge=1)  # answer streams open at once per process; more get 503
     stream_max_seconds: float = Field(default=120.0, gt=0)  # an answer stream is ended after this long
 
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        from .headers import check_origins
+
+        check_origins(value or [], "an origin")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:

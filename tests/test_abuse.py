@@ -125,9 +125,12 @@ def test_frame_ancestors_are_configurable(assistant, tmp_path):
 
         widget = dict(security_headers("/widget/", "'self' https://portal.example.gov.cn"))
         assert widget[b"content-security-policy"].endswith(b"frame-ancestors 'self' https://portal.example.gov.cn")
-    with pytest.raises(ValueError, match="ASSISTANT_FRAME_ANCESTORS"):
-        create_app(dataclasses.replace(assistant, config=config.model_copy(update={"frame_ancestors": ["*"]})),
-                   mount_ui=False)
+    from pydantic import ValidationError
+
+    from assistant.config import Config
+
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Config(frame_ancestors=["*"])
 
 
 def test_docs_load_nothing_from_another_host(client):
@@ -326,8 +329,8 @@ def test_two_workers_together_admit_at_most_the_limit_per_client(tmp_path):
         with ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(send, range(150)))
         assert statuses.count(200) == 40 and statuses.count(429) == 110, statuses
-        other = httpx.post(replica.url + "/api/ask", json={"question": "电工是第几批？"}, timeout=30,
-                           transport=httpx.HTTPTransport(local_address="127.0.5.1"))
+        with httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address="127.0.5.1")) as c:
+            other = c.post(replica.url + "/api/ask", json={"question": "电工是第几批？"})
         assert other.status_code == 200  # another client has its own count
         log = replica.log.read_text(errors="replace")
         assert "10.0." not in log  # a claimed address never reaches the access log
@@ -444,8 +447,9 @@ async def _attack(port: int, big_asset: str, counts: dict, stop_at: float) -> No
         counts["slow_closed"] += 1
         writer.close()
 
-    streams = b'POST /ui/ask/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 39\r\n\r\n' \
-              + '{"question": "第一批有哪些职业？"}'.encode().ljust(39)
+    question = '{"question": "第一批有哪些职业？"}'.encode()
+    streams = (b"POST /ui/ask/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(question), question))
     asset = f"GET {big_asset} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     reload = b"GET /gradio_api/dev/reload HTTP/1.1\r\nHost: x\r\n\r\n"
     tasks = []
