@@ -433,7 +433,9 @@ def test_fifty_concurrent_clients_through_an_index_switch_lose_nothing(pristine_
     from assistant.guards import uvicorn_options
 
     copy, first = _copy(pristine_index, tmp_path)
-    assistant = Assistant.load(Config(index_dir=copy))
+    # the clients' addresses arrive as X-Forwarded-For from a proxy on loopback, which is trusted here
+    assistant = Assistant.load(Config(index_dir=copy, trusted_proxies=["127.0.0.1"],
+                                      feedback_db=tmp_path / "feedback.sqlite3"))
     options = {k: v for k, v in uvicorn_options(assistant.config).items() if k not in ("host", "port")}
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
