@@ -2,13 +2,19 @@
 (/widget-demo) and the chat (/). All of it wraps the library API: `Assistant.ask` / `Assistant.stream`."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import platform
+import re
+import time
 from collections.abc import Iterator
 from importlib import resources
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,9 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .assistant import Assistant, __version__
+from .caches import CacheCheck, CacheFile
 from .config import Config
-from .feedback import MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackStore, FeedbackUnavailable
-from .guards import INTERNAL_ERROR, ContainErrors, RateLimit, check_rate_limit, uvicorn_options
+from .feedback import (MAX_COMMENT_CHARS, UNAVAILABLE_MESSAGE, FeedbackInputError, FeedbackStore,
+                       FeedbackUnavailable, idempotency_key)
+from .guards import (INTERNAL_ERROR, CloseUnusedRoutes, ContainErrors, RateLimit, StreamGuard, check_rate_limit,
+                     open_rate_limit_storage, rate_limit_storage_url, uvicorn_options)
+from .headers import SecurityHeaders, check_origins
+from .index import IndexBuildError
 from .normalize import MAX_QUESTION_CHARS, InputError
 from .records import Answer, Citation, StreamEvent, Turn
 
@@ -68,7 +79,9 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackCreated(BaseModel):
-    feedback_id: int
+    feedback_id: int = Field(description="the stored row")
+    token: str = Field(description="the only key that can change this rating later (`POST /ui/feedback` with "
+                                   "`feedback_id` and `token`); keep it, it is not shown again")
 
 
 ERRORS = {400: {"model": ErrorBody, "description": "the request body is not JSON"},
@@ -140,6 +153,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(FeedbackInputError)
+    async def _feedback_input(request: Request, exc: FeedbackInputError):
+        return _error(422, str(exc))
+
     @app.exception_handler(FeedbackUnavailable)
     async def _feedback_down(request: Request, exc: FeedbackUnavailable):
         log.warning("feedback not stored: %s", exc)
@@ -152,8 +169,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Pure ASGI middleware: POST bodies to /api/… larger than `limit` bytes get a 413 JSON error, bodies that are
-    not UTF-8 a 400 naming the first bad byte.
+    """Pure ASGI middleware: a request body (any method, any path: the API, the chat's routes, Gradio's) larger
+    than `limit` bytes gets a 413 JSON error and the connection is closed; a body to /api/… or /ui/… that is not
+    UTF-8 gets a 400 naming the first bad byte.
 
     The (small) body is read up front and replayed, so chunked uploads are bounded too. Pure ASGI rather than
     @app.middleware("http"), which would also sit in front of Gradio's streaming routes."""
@@ -163,10 +181,11 @@ class BodySizeLimit:
         self.limit = limit
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        too_large = _error(413, f"request body is larger than {self.limit // 1024} KiB")
+        too_large = JSONResponse({"error": f"request body is larger than {self.limit // 1024} KiB"},
+                                 status_code=413, headers={"Connection": "close"})
         for name, value in scope.get("headers", []):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
                 await too_large(scope, receive, send)
@@ -185,7 +204,8 @@ class BodySizeLimit:
                 break
         body = b"".join(chunks)
         try:  # JSON is UTF-8 (RFC 8259): say where it is not, rather than "error parsing the body"
-            body.decode("utf-8")
+            if scope["path"].startswith(("/api/", "/ui/")):
+                body.decode("utf-8")
         except UnicodeDecodeError as exc:
             await _error(400, f"request body is not valid UTF-8 (byte 0x{body[exc.start]:02X} at byte {exc.start + 1})")(
                 scope, receive, send)
@@ -260,15 +280,162 @@ def _answering_runner(config: Config):
 
 
 def _install_middleware(app: FastAPI, config: Config) -> None:
-    """Outermost last: errors contained → CORS (so a 429 is readable cross-origin) → rate limit → body checks."""
-    app.add_middleware(BodySizeLimit)
+    """Outermost last: security headers → errors contained → CORS (so a 429 is readable cross-origin) → rate
+    limit (closed routes count too) → body checks (413 on every route) → unused framework routes closed →
+    answer-stream caps."""
+    app.add_middleware(StreamGuard, per_client=config.stream_per_client, limit=config.stream_limit,
+                       max_seconds=config.stream_max_seconds)
+    app.add_middleware(CloseUnusedRoutes)
+    app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
     if config.rate_limit:
         check_rate_limit(config.rate_limit)
-        app.add_middleware(RateLimit, limit=config.rate_limit)
+        storage = open_rate_limit_storage(rate_limit_storage_url(config))
+        app.add_middleware(RateLimit, limit=config.rate_limit, storage=storage)
     if config.allowed_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
-                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type", "Idempotency-Key"],
+                           max_age=600)
     app.add_middleware(ContainErrors)
+    if config.frame_ancestors is not None:
+        frame_origins = list(config.frame_ancestors)
+        check_origins(frame_origins)  # at start-up, in one line
+    else:  # the CORS origins, less what a frame-ancestors list cannot hold ("*")
+        frame_origins = [o for o in config.allowed_origins if _is_origin(o)]
+    app.add_middleware(SecurityHeaders, frame_origins=list(frame_origins))
+
+
+def _is_origin(origin: str) -> bool:
+    try:
+        check_origins([origin])
+    except ValueError:
+        return False
+    return True
+
+
+# ---- /healthz ------------------------------------------------------------------------------------------
+
+HEALTH_PROBE_SECONDS = 5.0  # a probe answer is reused this long: /healthz stays cheap when polled often
+PROBE_QUESTION = "电工证什么时候退出目录？"  # when the profile names no example question
+_SECRET_QUERY = re.compile(r"(?i)(key|token|secret|passw|auth|sig)")
+
+
+def mask_url(url: str) -> str:
+    """A URL with its password (and any query value that looks like a key or token) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}" if user else host
+    query = "&".join(
+        f"{k}=***" if _SECRET_QUERY.search(k) else (f"{k}={v}" if v or "=" in pair else k)
+        for pair in parts.query.split("&") if pair for k, _, v in [pair.partition("=")])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def masked(value):
+    """Every string in a health body that holds a URL, masked (mask_url)."""
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value
+
+
+class HealthProbe:
+    """A real question answered end to end (understanding, retrieval, the answer and its citations) at most every
+    HEALTH_PROBE_SECONDS, and the cache files the process loaded checked on disk."""
+
+    def __init__(self, assistant: Assistant, run) -> None:
+        self.assistant = assistant
+        self.run = run
+        self.checked_at = 0.0
+        self.result: dict = {}
+        self.lock = asyncio.Lock()
+        profile = getattr(getattr(assistant, "answerer", None), "profile", None)
+        self.question = (getattr(profile, "follow_ups", None) or {}).get("example_job") or PROBE_QUESTION
+        self.caches = CacheCheck(_cache_files(assistant))
+
+    async def check(self) -> dict:
+        async with self.lock:
+            if time.monotonic() - self.checked_at < HEALTH_PROBE_SECONDS and self.result:
+                return self.result
+            result: dict = {"question": self.question}
+            started = time.perf_counter()
+            try:
+                answer = await self.run(self.assistant.ask, self.question)
+                result["ok"] = bool(answer.answered and answer.citations)
+                if not result["ok"]:
+                    result["error"] = "the probe question was not answered with sources"
+            except Exception as exc:  # noqa: BLE001 — whatever fails here fails every answer: report it
+                log.error("health probe failed", exc_info=exc)
+                result.update(ok=False, error=f"answering fails: {type(exc).__name__}")
+            result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+            problem = await anyio.to_thread.run_sync(self.caches.problem)
+            result["caches"] = problem or "ok"
+            if problem:
+                result["ok"] = False
+            self.result, self.checked_at = result, time.monotonic()
+            return result
+
+
+def _cache_files(assistant: Assistant) -> list[CacheFile]:
+    files: list[CacheFile] = []
+    retriever = getattr(assistant, "retriever", None)
+    if retriever is not None and retriever.token_cache is not None:
+        files.append(CacheFile(retriever.token_cache, "tokens", len(retriever.units)))
+    understanding = getattr(getattr(assistant, "answerer", None), "understanding", None)
+    intents = getattr(understanding, "intents", None)
+    if getattr(intents, "cache_path", None) is not None:
+        files.append(CacheFile(intents.cache_path, "vectors", len(intents.questions)))
+    linker = getattr(understanding, "linker", None)
+    key = getattr(getattr(linker, "dictionary", None), "key", None)
+    if key and not assistant.config.chroma_url:
+        path = assistant.config.index_dir / f"words-{key}.sqlite"
+        if path.exists():
+            files.append(CacheFile(path, "words"))
+    return files
+
+
+# ---- /docs without a CDN ---------------------------------------------------------------------------------
+
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8",
+               "favicon.png": "image/png"}
+
+
+def _docs_asset(name: str) -> bytes | None:
+    """swagger-ui's files as the fastapi-offline package ships them (no CDN: the page works offline)."""
+    try:
+        return resources.files("fastapi_offline").joinpath("static", name).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return None
+
+
+def _install_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        if _docs_asset("swagger-ui-bundle.js") is None:
+            return HTMLResponse("<!doctype html><title>HTTP API</title><p>The interactive page needs the "
+                                "fastapi-offline package. The API is described in docs/http-api.md and in "
+                                '<a href="/openapi.json">/openapi.json</a>.</p>', status_code=503)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title + " · docs",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        data = _docs_asset(name) if name in DOCS_ASSETS else None
+        if data is None:
+            return _error(404, "not found")
+        return Response(data, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "public, max-age=86400"})
 
 
 def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: FeedbackStore | None = None) -> FastAPI:
@@ -279,8 +446,9 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         version=__version__,
         description="Answers questions on 人社厅发〔2020〕80号 and its annex, each with the clauses and annex rows "
                     "it rests on. The chat is at `/`, the embeddable widget at `/widget`.",
-        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
     )
+    _install_docs(app)
     _install_error_handlers(app)
     _install_middleware(app, config)
     store = feedback
@@ -315,32 +483,50 @@ def create_app(assistant: Assistant, *, mount_ui: bool = True, feedback: Feedbac
         return StreamingResponse(_sse_stream(first, events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/feedback", status_code=201, response_model=FeedbackCreated, responses=ERRORS,
+    @app.post("/api/feedback", status_code=201, response_model=FeedbackCreated,
+              responses={**ERRORS, 200: {"model": FeedbackCreated,
+                                         "description": "already stored by an earlier post with this Idempotency-Key"},
+                         503: {"model": ErrorBody, "description": "the feedback database is unavailable"}},
               summary="Rate an answer", tags=["feedback"])
-    def post_feedback(request: FeedbackRequest) -> FeedbackCreated:
-        """👍 (`up`) or 👎 (`down`) on an answer, with an optional comment; stored with the answer and its citations."""
+    def post_feedback(request: FeedbackRequest, http: Request) -> JSONResponse:
+        """👍 (`up`) or 👎 (`down`) on an answer, with an optional comment; stored with the answer and its citations.
+
+        Send an `Idempotency-Key` header (a random UUID made once per rating) and retry with the same key after a
+        timeout or a 503: the rating is stored once, and the retry gets the same `feedback_id` and `token`."""
         if store is None:
             raise StarletteHTTPException(503, "feedback storage is not available")
-        row_id = store.add(question=request.question, answer=request.answer, rating=request.rating,
-                           citations=request.citations, comment=request.comment, answer_id=request.id,
-                           mode=request.mode, channel="api")
-        return FeedbackCreated(feedback_id=row_id)
+        created = store.create(question=request.question, answer=request.answer, rating=request.rating,
+                               citations=request.citations, comment=request.comment, answer_id=request.id,
+                               mode=request.mode, channel="api", idempotency_key=idempotency_key(http))
+        return JSONResponse({"feedback_id": created.id, "token": created.token},
+                            status_code=201 if created.stored else 200)
+
+    probe = HealthProbe(assistant, run_answering)
 
     @app.get("/healthz", summary="Readiness", tags=["service"],
-             responses={503: {"description": "loaded, but the index or the corpus is empty"}})
-    def healthz() -> JSONResponse:
-        """200 when answers can be served: corpus and index sizes, the index build serving, whether vector search
-        works ("vector search degraded": answers then rest on BM25 alone), embedding model, LLM settings, versions."""
-        health = assistant.health()
+             responses={503: {"description": "loaded, but the index or the corpus is empty, the probe question is "
+                                             "not answered, or a cache file is corrupt"}})
+    async def healthz() -> JSONResponse:
+        """200 when answers can be served: a probe question answered end to end with sources (cached for a few
+        seconds), the cache files the process loaded sound on disk, corpus and index sizes, the index build
+        serving, whether vector search works ("vector search degraded": answers then rest on BM25 alone),
+        embedding model, LLM settings, feedback storage (tested by a real write), versions. URLs are shown with
+        their credentials masked."""
+        health = await anyio.to_thread.run_sync(assistant.health)
         llm = dict(health.get("llm", {}))
         llm["configured"] = bool(llm.get("enabled") and llm.get("model") and llm.get("base_url"))
+        answered = await probe.check()
         ready = health.get("corpus", {}).get("annex_rows", 0) > 0 and (
-            health["index"].get("documents", 0) > 0 or health["index"].get("vector_search") == "degraded")
+            health["index"].get("documents", 0) > 0 or health["index"].get("vector_search") == "degraded"
+        ) and answered["ok"]
         status = health.get("status", "ok") if ready else "unavailable"
-        body = {**health, "status": status, "ready": ready, "llm": llm,
-                "feedback": store.health() if store is not None else {"enabled": False, "available": False},
-                "versions": _versions()}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        feedback_health = (await anyio.to_thread.run_sync(store.health) if store is not None
+                           else {"enabled": False, "available": False})
+        body = {**health, "status": status, "ready": ready, "llm": llm, "probe": answered,
+                "feedback": feedback_health, "versions": _versions()}
+        if config.chroma_url:
+            body["index"]["chroma_url"] = config.chroma_url
+        return JSONResponse(masked(body), status_code=200 if ready else 503)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_script() -> Response:
@@ -417,7 +603,7 @@ def serve(config: Config, workers: int = 1) -> None:
     child.start()
     child.join()
     if child.exitcode != 0:
-        raise RuntimeError("the index could not be prepared for the workers (see the message above)")
+        raise IndexBuildError("the index could not be prepared for the workers (see the message above)")
     data = config.model_dump(mode="json")
     if config.llm_api_key is not None:
         data["llm_api_key"] = config.llm_api_key.get_secret_value()

@@ -254,6 +254,10 @@ def cmd_serve(args, config: Config) -> int:
 
     try:
         check_rate_limit(config.rate_limit)
+        if config.rate_limit:
+            from .guards import open_rate_limit_storage, rate_limit_storage_url
+
+            open_rate_limit_storage(rate_limit_storage_url(config))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +59,43 @@ class Config(BaseSettings):
     feedback_timeout: float = Field(default=1.0, gt=0)  # a failing feedback database answers 503 within this
     # Per client (address) on /api/*, and on the chat's and widget's actions; `limits` notation, "" turns it off.
     rate_limit: str = "300/minute"
+    # Where the rate limit counts, shared by every worker process: a SQLite file (default: ratelimit.sqlite3 beside
+    # feedback_db), or a `limits` storage URL such as redis://host:6379 shared by replicas; memory:// = per process.
+    rate_limit_storage: str | None = None
+    # Proxies whose X-Forwarded-For names the client (addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"]);
+    # empty: the peer address is the client and no forwarded header is believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Sites that may frame the widget (/widget/); unset = allowed_origins. Other pages: this site only.
+    frame_ancestors: list[str] | None = None
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # any request body; more gets 413
     timeout_keep_alive: int = Field(default=5, ge=1)  # seconds an idle kept-alive connection stays open
     timeout_request: float = Field(default=10.0, gt=0)  # seconds for a request (head and body) to arrive complete
-    limit_concurrency: int | None = Field(default=1000, ge=1)  # connections at once; more get 503 from uvicorn
+    timeout_write: float = Field(default=30.0, gt=0)  # seconds a client may leave a response unread; then closed
+    limit_concurrency: int | None = Field(default=4000, ge=1)  # connections at once; more get 503 from uvicorn
+    limit_connections_per_client: int = Field(default=256, ge=1)  # per address (not for trusted proxies)
+    stream_per_client: int = Field(default=8, ge=1)  # answer streams one client may hold open at once
+    stream_limit: int = Field(default=500, ge=1)  # answer streams open at once per process; more get 503
+    stream_max_seconds: float = Field(default=120.0, gt=0)  # an answer stream is ended after this long
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        from .headers import check_origins
+
+        check_origins(value or [], "an origin")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return value
 
     @property
     def source_path(self) -> Path:

@@ -5,16 +5,28 @@ for one host; PostgreSQL (`postgresql+psycopg://…`) when several hosts or repl
 and `POST /api/feedback` write here; `assistant feedback export` reads it back as CSV.
 
 Every call is bounded by `timeout` seconds (default 1 s): a locked, deleted or unreachable database raises
-`FeedbackUnavailable` in time for the HTTP layer to answer 503, instead of holding a request for many seconds."""
+`FeedbackUnavailable` in time for the HTTP layer to answer 503, instead of holding a request for many seconds.
+
+A stored row can be changed only with the token returned when it was created (only its sha256 is kept), so a
+sequential row id is no key to anyone else's rating. A create may carry an idempotency key: a retry with the same
+key returns the row (and token) of the first post instead of storing a second one, so a post answered 503 after
+its commit had already happened (a frozen database that comes back) is never stored twice."""
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import hmac
 import json
+import re
+import secrets
 import sqlite3
+import unicodedata
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TextIO, TypeVar
@@ -27,12 +39,18 @@ DEFAULT_TIMEOUT = 1.0
 CSV_COLUMNS = ["id", "created_at", "updated_at", "rating", "comment", "question", "answer", "citations",
                "citation_labels", "answer_id", "mode", "channel"]
 UNAVAILABLE_MESSAGE = "feedback could not be saved: the feedback database is unavailable; please try again later"
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{16,200}")  # e.g. a UUID the client makes once per rating
+TOKEN_CHARS = 32
 
 T = TypeVar("T")
 
 # Database calls run on these threads so a caller can stop waiting after `timeout` even when a driver blocks
 # (a stopped PostgreSQL server, libpq's 2 s minimum connect timeout). Shared by all stores of the process.
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="feedback-db")
+
+
+class FeedbackInputError(ValueError):
+    """Bad feedback input (rating, comment, idempotency key, text): the HTTP layer answers 422."""
 
 
 class FeedbackUnavailable(RuntimeError):
@@ -54,15 +72,53 @@ def _citations_json(citations: Iterable[Any] | None) -> str:
     return json.dumps(out, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class NewFeedback:
+    """A stored rating: its row id, the token that authorises changing it, and whether this call stored it
+    (False: an earlier post with the same idempotency key did)."""
+
+    id: int
+    token: str
+    stored: bool = True
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> None:
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise FeedbackInputError("an idempotency key is 16–200 letters, digits or ._:- (a random UUID, say)")
+
+
+def idempotency_key(request) -> str | None:
+    """The `Idempotency-Key` header of a request (Starlette/FastAPI), or None; a malformed key is a ValueError."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    key = key.strip()
+    check_idempotency_key(key)
+    return key
+
+
+def _token_for(key: str | None) -> str:
+    """The row's change token: random, or (with an idempotency key) derived from the key, so that a retry of the
+    same post gets the same token back without the token ever being stored."""
+    if key is None:
+        return secrets.token_urlsafe(24)[:TOKEN_CHARS]
+    digest = hmac.new(key.encode("utf-8"), b"pna-feedback-change-token", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")[:TOKEN_CHARS]
+
+
 def _check_rating(rating: str) -> None:
     if rating not in RATINGS:
-        raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+        raise FeedbackInputError(f"rating must be 'up' or 'down', not {rating!r}")
 
 
 def _clean_comment(comment: str | None) -> str:
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_CHARS:
-        raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
+        raise FeedbackInputError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
     return comment
 
 
@@ -102,6 +158,7 @@ class FeedbackStore:
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         self._table = _table(sa)
+        self._probe_table = _probe_table(sa, self._table.metadata)
         if self.backend == "sqlite":
             if self.db_path is None:
                 raise ValueError("a SQLite feedback URL needs a file path (sqlite:////path/to/feedback.sqlite3)")
@@ -170,48 +227,97 @@ class FeedbackStore:
                 from sqlalchemy.schema import CreateTable
 
                 db.execute(CreateTable(self._table, if_not_exists=True))
+                db.execute(CreateTable(self._probe_table, if_not_exists=True))
+                _add_missing_columns(db, self._table)
             self._schema_ready = True
 
     # ---- writes ----------------------------------------------------------------------------------------
 
     def add(self, *, question: str, answer: str, rating: str, citations: Iterable[Any] | None = None,
             comment: str = "", answer_id: str | int | None = None, mode: str | None = None,
-            channel: str = "") -> int:
-        """Store one rating; returns its row id (for a comment added later with `set_comment`)."""
+            channel: str = "", idempotency_key: str | None = None) -> int:
+        """Store one rating; returns its row id (`create` also returns the token that can change it)."""
+        return self.create(question=question, answer=answer, rating=rating, citations=citations, comment=comment,
+                           answer_id=answer_id, mode=mode, channel=channel, idempotency_key=idempotency_key).id
+
+    def create(self, *, question: str, answer: str, rating: str, citations: Iterable[Any] | None = None,
+               comment: str = "", answer_id: str | int | None = None, mode: str | None = None,
+               channel: str = "", idempotency_key: str | None = None) -> NewFeedback:
+        """Store one rating and return its id and change token. With an idempotency key, a row already stored
+        under the same key is returned instead (stored=False): retries never duplicate."""
+        from sqlalchemy.exc import IntegrityError
+
         _check_rating(rating)
+        check_idempotency_key(idempotency_key)
+        if any("\x00" in (text or "") for text in (question, answer, comment)):
+            raise FeedbackInputError("feedback text contains a NUL character")
         comment = _clean_comment(comment)
         now = _now()
+        token = _token_for(idempotency_key)
+        key_hash = None if idempotency_key is None else _sha256(idempotency_key)
         values = dict(created_at=now, updated_at=now, rating=rating, comment=comment, question=question,
                       answer=answer, citations=_citations_json(citations),
-                      answer_id=None if answer_id is None else str(answer_id), mode=mode, channel=channel)
+                      answer_id=None if answer_id is None else str(answer_id), mode=mode, channel=channel,
+                      token_sha256=_sha256(token), idempotency_sha256=key_hash)
+        table = self._table
 
-        def insert() -> int:
+        def earlier(db) -> int | None:
+            return db.execute(table.select().with_only_columns(table.c.id)
+                              .where(table.c.idempotency_sha256 == key_hash)).scalar()
+
+        def insert() -> NewFeedback:
+            if key_hash is not None:
+                with self.engine.begin() as db:  # SQLite: BEGIN IMMEDIATE, so a concurrent retry waits here
+                    found = earlier(db)
+                    if found is not None:
+                        return NewFeedback(int(found), token, stored=False)
+                    try:
+                        return NewFeedback(int(db.execute(table.insert().values(**values)).inserted_primary_key[0]),
+                                           token)
+                    except IntegrityError:
+                        pass  # the same key committed by a concurrent request (PostgreSQL): answered below
+                with self.engine.connect() as db:
+                    found = earlier(db)
+                if found is None:
+                    raise FeedbackUnavailable("the feedback row could not be stored")
+                return NewFeedback(int(found), token, stored=False)
             with self.engine.begin() as db:
-                return int(db.execute(self._table.insert().values(**values)).inserted_primary_key[0])
+                return NewFeedback(int(db.execute(table.insert().values(**values)).inserted_primary_key[0]), token)
 
         return self._bounded(insert)
 
-    def update(self, row_id: int, *, rating: str | None = None, comment: str | None = None) -> bool:
-        """Change the rating and/or comment of a stored row; False when there is no such row."""
+    def update(self, row_id: int, *, token: str | None, rating: str | None = None,
+               comment: str | None = None) -> bool:
+        """Change the rating and/or comment of a stored row; False when there is no such row or `token` is not
+        the row's change token. `token=None` skips the check (for an operator's own tools, never for a client)."""
         changes: dict[str, str] = {}
         if rating is not None:
             _check_rating(rating)
             changes["rating"] = rating
         if comment is not None:
             changes["comment"] = _clean_comment(comment)
-        if not changes:
-            return self.get(row_id) is not None
-        changes["updated_at"] = _now()
         table = self._table
+        where = table.c.id == row_id
+        if token is not None:
+            if not isinstance(token, str) or not token:
+                return False
+            where = where & (table.c.token_sha256 == _sha256(token))
+        if not changes:
+            def exists() -> bool:
+                with self.engine.connect() as db:
+                    return db.execute(table.select().with_only_columns(table.c.id).where(where)).first() is not None
+
+            return self._bounded(exists)
+        changes["updated_at"] = _now()
 
         def update() -> bool:
             with self.engine.begin() as db:
-                return db.execute(table.update().where(table.c.id == row_id).values(**changes)).rowcount == 1
+                return db.execute(table.update().where(where).values(**changes)).rowcount == 1
 
         return self._bounded(update)
 
-    def set_comment(self, row_id: int, comment: str) -> bool:
-        return self.update(row_id, comment=comment)
+    def set_comment(self, row_id: int, comment: str, *, token: str | None) -> bool:
+        return self.update(row_id, token=token, comment=comment)
 
     # ---- reads -----------------------------------------------------------------------------------------
 
@@ -249,18 +355,14 @@ class FeedbackStore:
         return self._bounded(counts)
 
     def health(self) -> dict:
-        """For /healthz: whether a rating could be stored right now (a write lock can be taken, the table is
-        there), without storing anything."""
-        import sqlalchemy as sa
-
-        table = self._table
+        """For /healthz: whether a rating can be stored right now, by a real write: one probe row is rewritten
+        and committed (a full disk, a read-only file, a lost table or a locked database fail here)."""
+        table = self._probe_table
 
         def probe() -> None:
-            with self.engine.connect() as db:
-                # On SQLite the transaction begins IMMEDIATE, taking the write lock a rating needs: a locked
-                # file fails here, not later.
-                db.execute(sa.select(table.c.id).limit(1))
-                db.rollback()
+            with self.engine.begin() as db:
+                db.execute(table.delete())
+                db.execute(table.insert().values(id=1, checked_at=_now(), pad=secrets.token_hex(512)))
 
         body: dict[str, Any] = {"enabled": True, "backend": self.backend}
         try:
@@ -305,13 +407,35 @@ def _table(sa):
         sa.Column("answer_id", sa.Text),  # the Answer's id, when the caller gave one
         sa.Column("mode", sa.Text),  # offline / llm
         sa.Column("channel", sa.Text, nullable=False, server_default=""),  # chat / widget / api
+        sa.Column("token_sha256", sa.Text),  # sha256 of the token that may change the row (returned at creation)
+        sa.Column("idempotency_sha256", sa.Text),  # sha256 of the client's idempotency key; unique (index)
         sa.CheckConstraint("rating IN ('up', 'down')", name="feedback_rating"),
         sqlite_autoincrement=True,
     )
 
 
+def _probe_table(sa, metadata):
+    """One row rewritten by /healthz: a real write, so a full disk or a read-only database shows there."""
+    return sa.Table("feedback_probe", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("checked_at", sa.Text, nullable=False), sa.Column("pad", sa.Text, nullable=False))
+
+
+def _add_missing_columns(db, table) -> None:
+    """Files and databases of earlier versions lack the change-token and idempotency columns: add them (they are
+    NULL for old rows, which then cannot be changed through the HTTP API)."""
+    import sqlalchemy as sa
+
+    have = {c["name"] for c in sa.inspect(db).get_columns(table.name)}
+    for column in ("token_sha256", "idempotency_sha256"):
+        if column not in have:
+            db.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column} TEXT")
+    db.exec_driver_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS feedback_idempotency ON {table.name} (idempotency_sha256)")
+
+
 def _as_dict(row: Mapping) -> dict:
     data = dict(row)
+    data.pop("token_sha256", None)
+    data.pop("idempotency_sha256", None)
     data["citations"] = json.loads(data["citations"] or "[]")
     return data
 
@@ -323,19 +447,31 @@ def _short(exc: BaseException) -> str:
     return (text[0] if text else type(orig).__name__)[:200]
 
 
-# Characters a spreadsheet skips before a cell's first sign, and the signs that start a formula, including the
-# full-width forms (＝＋－＠) that some spreadsheet programs also treat as formula starts.
-_LEADING_BLANKS = " \t\r\n\u3000\u00a0\ufeff"
+# The signs that start a formula, including the full-width forms (＝＋－＠) that some spreadsheet programs also
+# treat as formula starts. Whatever precedes the first of them that is blank, invisible or a control character
+# (spaces of every width, zero-width characters, BOM, NUL, VT, FF …) is skipped by some program, so it counts too.
 _FORMULA_SIGNS = "=+-@＝＋－＠"
+EXCEL_CELL_CHARS = 32_767  # the most a spreadsheet cell holds (Excel, LibreOffice)
+TRUNCATED = "…[truncated: {n} characters in all; the full text is in the database]"
+
+
+def _skipped(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")
 
 
 def _csv_safe(value: Any) -> Any:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection): a cell whose first
-    non-blank character starts a formula, or that begins with a tab or carriage return, gets a leading quote."""
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection): a cell whose first character
+    that is not blank, invisible or a control character starts a formula, or that begins with a control
+    character, gets a leading quote. A cell longer than a spreadsheet cell holds is cut, with a marker that says
+    how long it was."""
     if not isinstance(value, str) or not value:
         return value
-    if value[0] in "\t\r" or value.lstrip(_LEADING_BLANKS)[:1] in tuple(_FORMULA_SIGNS):
-        return "'" + value
+    first = next((ch for ch in value if not _skipped(ch)), "")
+    if first in _FORMULA_SIGNS and first or unicodedata.category(value[0]) == "Cc" and value[0] != "\n":
+        value = "'" + value
+    if len(value) > EXCEL_CELL_CHARS:
+        marker = TRUNCATED.format(n=len(value))
+        value = value[:EXCEL_CELL_CHARS - len(marker)] + marker
     return value
 
 

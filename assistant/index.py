@@ -32,7 +32,8 @@ COLLECTION = "notice-2020-80"
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"  # names the build folder under builds/ that is serving; replaced atomically
 BUILDS = "builds"
-KEEP_BUILDS = 3  # the serving build and the two before it; older ones are removed after a switch
+KEEP_BUILDS = 3  # the serving build and the two before it (complete builds only); older ones are removed after a switch
+PARTIAL_BUILD_SECONDS = 600  # a build folder without a manifest this old was interrupted (kill -9, full disk): removed
 HEADER_LABEL = "文头"
 POINTER_CHECK_SECONDS = 1.0  # how often a running process looks at CURRENT (one stat)
 # Dense search embeds at most this much of a question: embedding grows with length (a 2,000-character paste took
@@ -175,6 +176,34 @@ def _write_build(folder: Path, embeddings: Embeddings, docs: list[Document]) -> 
         client.close()
 
 
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _disk_problem(exc: BaseException) -> str | None:
+    """'the disk is full' / 'it is read-only' / 'permission denied' when `exc` (an OSError, or the sqlite or chromadb
+    error that wraps one) says so; None for any other failure."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the file system is read-only"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return None
+
+
 def _file_hashes(folder: Path) -> dict[str, str]:
     """sha256 of every file of a build but its manifest: the sqlite database, the vectors and the graph."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -215,7 +244,10 @@ class ChromaIndex:
         self.embeddings = embeddings
         self.embedding_model = embedding_model
         self.check_seconds = check_seconds
-        self.index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexBuildError(f"cannot use the index folder {self.index_dir}: {_disk_problem(exc)}") from None
         self._build: _Build | None = None
         self._expected: dict | None = None  # what the loaded corpus needs; set by ensure()
         self._probe: tuple[str, str] | None = None  # (text, doc id) a verified build must find first
@@ -375,7 +407,21 @@ class ChromaIndex:
         return IndexState("rebuilt" if had_index else "built", len(units), build.manifest or {}, build.id)
 
     def build(self, corpus: Corpus, units: list[Evidence]) -> _Build:
-        """A complete new build in its own folder, verified, then the pointer moved to it (atomic rename)."""
+        """A complete new build in its own folder, verified, then the pointer moved to it (atomic rename).
+
+        A disk that is full or read-only is an IndexBuildError in one line; nothing of the attempt is left."""
+        try:
+            return self._build_once(corpus, units)
+        except IndexBuildError:
+            raise
+        except Exception as exc:
+            problem = _disk_problem(exc)
+            if problem is None:
+                raise
+            raise IndexBuildError(f"cannot write the index at {self.index_dir}: {problem}; the index serving "
+                                  "before (if any) is unchanged") from None
+
+    def _build_once(self, corpus: Corpus, units: list[Evidence]) -> _Build:
         self._expect(corpus, units)
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         folder = self.index_dir / BUILDS / build_id
@@ -394,8 +440,13 @@ class ChromaIndex:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         tmp = self.index_dir / f".{POINTER}.{build_id}"
-        tmp.write_text(build_id + "\n", encoding="utf-8")
-        os.replace(tmp, self.pointer_path)
+        try:
+            tmp.write_text(build_id + "\n", encoding="utf-8")
+            os.replace(tmp, self.pointer_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         self._build = build
         self.rejected = None
         self._remember_pointer()
@@ -403,11 +454,21 @@ class ChromaIndex:
         return build
 
     def _prune(self) -> None:
-        builds = sorted((p for p in (self.index_dir / BUILDS).iterdir() if p.is_dir()), key=lambda p: p.name)
-        keep = {p.name for p in builds[-KEEP_BUILDS:]} | {self.build_id}
-        for old in builds:
-            if old.name not in keep:
+        """Keep the serving build and the KEEP_BUILDS newest complete ones (rollback copies). A folder without a
+        manifest is a build that was interrupted: it is not counted, and is removed once it is old enough not to be
+        a build still being written by another process. Stray pointer temp files go the same way."""
+        now = time.time()
+        folders = [p for p in (self.index_dir / BUILDS).iterdir() if p.is_dir()]
+        complete = sorted((p for p in folders if (p / MANIFEST).is_file()), key=lambda p: p.name)
+        keep = {p.name for p in complete[-KEEP_BUILDS:]} | {self.build_id}
+        for old in folders:
+            if old.name in keep:
+                continue
+            if (old / MANIFEST).is_file() or _age(old, now) > PARTIAL_BUILD_SECONDS:
                 shutil.rmtree(old, ignore_errors=True)
+        for tmp in self.index_dir.glob(f".{POINTER}.*"):
+            if _age(tmp, now) > PARTIAL_BUILD_SECONDS:
+                tmp.unlink(missing_ok=True)
 
     # -- live switch --------------------------------------------------------------------------------------
 

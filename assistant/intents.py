@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from .caches import vectors_problem
+
 log = logging.getLogger(__name__)
 
 EXEMPLARS_FILE = "intents.csv"
@@ -47,19 +49,24 @@ class IntentClassifier:
         """Exemplar vectors, embedded once per exemplar file and model and kept beside the index."""
         key = hashlib.sha256(data + type(self.embeddings).__name__.encode()).hexdigest()[:16]
         path = cache_dir / f"intent-exemplars-{key}.json" if cache_dir else None
+        self.cache_path = path
         if path and path.exists():
             try:
-                return _unit(np.array(json.loads(path.read_text()), dtype=np.float32))
+                cached = json.loads(path.read_text())
+                if vectors_problem(cached, len(self.questions)) is None:  # a wrong shape fails every question
+                    return _unit(np.array(cached, dtype=np.float32))
             except (OSError, ValueError):
-                log.warning("intent exemplar cache %s unreadable; embedding again", path)
+                pass
+            log.warning("intent exemplar cache %s unreadable or of the wrong shape; embedding again", path)
         vectors = np.array([self.embeddings.embed_query(q) for q in self.questions], dtype=np.float32)
         if path:
+            tmp = path.with_suffix(".tmp")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(vectors.round(6).tolist()))
                 tmp.replace(path)
             except OSError as exc:  # a read-only index folder only costs the embedding time
+                tmp.unlink(missing_ok=True)
                 log.info("intent exemplar cache not written: %s", exc)
         return _unit(vectors)
 

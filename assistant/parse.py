@@ -198,6 +198,7 @@ def write_corpus(corpus: Corpus, directory: Path) -> list[Path]:
         path = directory / name
         _write_atomically(path, text)
         written.append(path)
+    check_profile(directory, corpus)  # a reviewed profile.json must agree with the notice before it is recorded
     manifest = directory / MANIFEST_FILE
     _write_atomically(manifest, render_manifest(directory))
     written.append(manifest)
@@ -261,6 +262,7 @@ def verify_corpus(directory: Path, parsed: Corpus | None = None) -> str:
         path = directory / name
         if not path.exists() or path.read_text(encoding="utf-8") != fresh[name]:
             raise CorpusIntegrityError(f"{_shown(path)}: {_first_difference(path, fresh[name])}; {fix}")
+    check_profile(directory, parsed)  # named by its field, before the hash check would only say "changed"
     for name in _declared(directory, recorded):
         path = directory / name
         if name not in recorded:
@@ -274,6 +276,22 @@ def verify_corpus(directory: Path, parsed: Corpus | None = None) -> str:
                 f"{_shown(path)} was changed after `assistant parse` (sha256 differs from {_shown(manifest_path)}); "
                 f"review it, then {fix}")
     return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+
+
+def check_profile(directory: Path, corpus: Corpus) -> None:
+    """profile.json's facts against the notice (profile.verify_profile); ProfileError, one line, when they differ."""
+    from .profile import PROFILE_FILE, ProfileError, verify_profile
+
+    path = directory / PROFILE_FILE
+    if not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ProfileError(f"{_shown(path)}: cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{_shown(path)}: not a JSON object")
+    verify_profile(data, corpus, Path(_shown(path)))
 
 
 def _compare_annex(path: Path, parsed: Corpus, fix: str) -> None:

@@ -13,6 +13,7 @@ import jieba
 from rank_bm25 import BM25Okapi
 
 from .bm25_index import SparseBM25
+from .caches import tokens_problem
 from .index import ChromaIndex, stored_documents_sha256, to_document
 from .records import Evidence
 
@@ -68,18 +69,24 @@ class HybridRetriever:
 
     def unit_tokens(self) -> list[list[str]]:
         """BM25 tokens of every unit, read from the token cache when it was made for the same texts and words."""
-        if self.token_cache is not None:
+        if self.token_cache is not None and self.token_cache.exists():
             try:
-                return json.loads(self.token_cache.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                pass
+                cached = json.loads(self.token_cache.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                problem = f"unreadable ({type(exc).__name__})"
+            else:
+                problem = tokens_problem(cached, len(self.units))
+                if problem is None:
+                    return cached
+            log.warning("BM25 token cache %s is corrupt (%s); tokenizing again", self.token_cache.name, problem)
         tokens = [tokenize(u.text) for u in self.units]
         if self.token_cache is not None:
+            tmp = self.token_cache.with_name(f".{self.token_cache.name}.{os.getpid()}")
             try:
-                tmp = self.token_cache.with_name(f".{self.token_cache.name}.{os.getpid()}")
                 tmp.write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
                 os.replace(tmp, self.token_cache)
-            except OSError as exc:
+            except OSError as exc:  # a full or read-only disk: no cache, and no temp file left behind
+                tmp.unlink(missing_ok=True)
                 log.info("BM25 tokens not stored: %s", exc)
         return tokens
 

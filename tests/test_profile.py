@@ -37,3 +37,59 @@ def test_a_missing_profile_is_a_one_line_error(corpus, tmp_path):
     (tmp_path / "corpus" / "profile.json").unlink()
     with pytest.raises(ProfileError, match="profile.json"):
         NoticeProfile.load(corpus, tmp_path / "corpus")
+
+
+# ---- profile.json's facts are checked against the notice (issue 17) ------------------------------------
+
+import json  # noqa: E402
+
+from assistant.parse import CorpusIntegrityError, verify_corpus, write_corpus  # noqa: E402
+
+
+def _edited_corpus(tmp_path, **changes):
+    shutil.copytree(REPO_ROOT / "corpus", tmp_path / "corpus")
+    path = tmp_path / "corpus" / "profile.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            data[outer][inner] = value
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return tmp_path / "corpus"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("year", 2021),
+    ("notice", "人社厅发〔2021〕80号"),
+    ("ask_elsewhere", "当地税务部门"),
+    ("covered", "专业技术人员职业资格的安排"),
+    ("quirks.count_mismatch", "通知第二条所说15项、66项与附件标题的76项不一致"),
+    ("quirks.duplicate_occupations", "第26项「重冶金法冶炼工」在附件中列了两次"),
+])
+def test_a_fact_the_notice_does_not_state_is_refused_at_load(corpus, tmp_path, field, value):
+    directory = _edited_corpus(tmp_path, **{field: value})
+    with pytest.raises(ProfileError) as caught:
+        NoticeProfile.load(corpus, directory)
+    message = str(caught.value)
+    assert "\n" not in message and field in message
+
+
+def test_an_edited_year_is_refused_by_parse_and_by_parse_check(corpus, tmp_path):
+    directory = _edited_corpus(tmp_path, year=2021)
+    # recording the edit is refused, so the manifest never vouches for it ...
+    with pytest.raises(ProfileError, match="year"):
+        write_corpus(corpus, directory)
+    # ... and a manifest recorded by hand does not make it pass the check either
+    from assistant.parse import render_manifest
+
+    (directory / "manifest.json").write_text(render_manifest(directory), encoding="utf-8")
+    with pytest.raises(CorpusIntegrityError, match="year"):
+        verify_corpus(directory)
+
+
+def test_the_shipped_profile_agrees_with_the_notice(corpus):
+    verify_corpus(REPO_ROOT / "corpus")
+    p = NoticeProfile.load(corpus, REPO_ROOT / "corpus")
+    assert p.year == 2020 and p.ask_elsewhere == "当地人力资源社会保障部门"

@@ -316,8 +316,9 @@ def test_a_500_keeps_the_kept_alive_connection_usable(assistant, caplog):
             assert "error" in data
         conn.request("GET", "/healthz")
         health = conn.getresponse()
-        health.read()
-        assert health.status == 200 and conn.sock.getsockname() == seen[0][2]
+        probe = json.loads(health.read())["probe"]
+        # every answer fails, so the replica is not ready (its probe question fails), on the same connection
+        assert health.status == 503 and probe["ok"] is False and conn.sock.getsockname() == seen[0][2]
         conn.close()
     assert [s for s, _, _ in seen] == [500, 422, 500, 400]
     assert all(c != "close" for _, c, _ in seen) and len({addr for _, _, addr in seen}) == 1  # one connection
@@ -386,7 +387,7 @@ def limited(assistant, tmp_path_factory):
 
 @pytest.mark.parametrize("client_ip, paths", [
     ("10.0.0.1", ["/api/ask"] * 4),
-    ("10.0.0.2", ["/gradio_api/queue/join", "/widget/gradio_api/queue/join", "/api/ask", "/gradio_api/queue/join"]),
+    ("10.0.0.2", ["/gradio_api/run/predict", "/widget/gradio_api/run/predict", "/api/ask", "/gradio_api/upload"]),
 ])
 def test_a_client_over_the_rate_limit_gets_429_with_retry_after(limited, client_ip, paths):
     headers = {"X-Forwarded-For": client_ip}  # uvicorn trusts the loopback proxy: one client per address
@@ -432,7 +433,9 @@ def test_fifty_concurrent_clients_through_an_index_switch_lose_nothing(pristine_
     from assistant.guards import uvicorn_options
 
     copy, first = _copy(pristine_index, tmp_path)
-    assistant = Assistant.load(Config(index_dir=copy))
+    # the clients' addresses arrive as X-Forwarded-For from a proxy on loopback, which is trusted here
+    assistant = Assistant.load(Config(index_dir=copy, trusted_proxies=["127.0.0.1"],
+                                      feedback_db=tmp_path / "feedback.sqlite3"))
     options = {k: v for k, v in uvicorn_options(assistant.config).items() if k not in ("host", "port")}
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -308,9 +308,15 @@ def test_ui_feedback_is_stored_with_its_channel_then_changed_and_commented(clien
                                           "answer": shown["answer"], "citations": shown["citations"],
                                           "mode": shown["mode"]})
     assert r.status_code == 200
-    row_id = r.json()["feedback_id"]
-    assert client.post("/ui/feedback", json={"feedback_id": row_id, "rating": "up"}).status_code == 200
-    assert client.post("/ui/feedback", json={"feedback_id": row_id, "comment": "清楚"}).status_code == 200
+    row_id, token = r.json()["feedback_id"], r.json()["token"]
+    # another client (no token, or a wrong one) cannot change it
+    assert client.post("/ui/feedback", json={"feedback_id": row_id, "rating": "up"}).status_code == 404
+    assert client.post("/ui/feedback", json={"feedback_id": row_id, "token": "x" * 32,
+                                             "comment": "改掉"}).status_code == 404
+    assert store.get(row_id)["rating"] == "down"
+    assert client.post("/ui/feedback", json={"feedback_id": row_id, "token": token, "rating": "up"}).status_code == 200
+    assert client.post("/ui/feedback", json={"feedback_id": row_id, "token": token,
+                                             "comment": "清楚"}).status_code == 200
     rows = store.rows()
     assert len(rows) == before + 1
     row = store.get(row_id)

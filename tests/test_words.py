@@ -1,4 +1,6 @@
 """The tokenizer's stored word table (assistant/words.py): the same segmentation as jieba's in-memory dictionary."""
+import json
+
 import jieba
 
 from assistant.config import REPO_ROOT
@@ -41,7 +43,11 @@ def test_bm25_tokens_are_read_back_from_the_cache(assistant, tmp_path):
     path = token_cache_path(tmp_path, units, "k")
     first = HybridRetriever(units=units, index=assistant.retriever.index, token_cache=path)
     assert first.unit_tokens() == [tokenize(u.text) for u in units] and path.exists()
-    path.write_text('[["written", "by", "the", "test"]]', encoding="utf-8")  # what a later process reads
+    marked = [["written", "by", "the", "test"]] * len(units)
+    path.write_text(json.dumps(marked), encoding="utf-8")  # what a later process reads
     second = HybridRetriever(units=units, index=assistant.retriever.index, token_cache=path)
-    assert second.unit_tokens() == [["written", "by", "the", "test"]]
+    assert second.unit_tokens() == marked
+    path.write_text('[["one", "list", "for", "many", "units"]]', encoding="utf-8")  # the wrong shape: made again
+    third = HybridRetriever(units=units, index=assistant.retriever.index, token_cache=path)
+    assert third.unit_tokens() == [tokenize(u.text) for u in units]
     assert token_cache_path(tmp_path, units, "other key") != path  # another word table, another cache

@@ -25,12 +25,12 @@ from typing import Any, Literal
 import gradio as gr
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
 
 from assistant.config import Config
-from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.feedback import MAX_COMMENT_CHARS, FeedbackStore, idempotency_key
 from assistant.normalize import MAX_QUESTION_CHARS, normalize
 from assistant.profile import NoticeProfile
 from assistant.records import BATCH_LICENSED, AnnexRow, Citation, Turn
@@ -106,6 +106,7 @@ class UiFeedback(BaseModel):
 
     channel: Literal["chat", "widget"] = "chat"
     feedback_id: int | None = None
+    token: str | None = Field(default=None, max_length=100)  # returned when the rating was stored; needed to change it
     rating: Literal["up", "down"] | None = None
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
     question: str = Field(default="", max_length=MAX_QUESTION_CHARS)
@@ -157,19 +158,21 @@ def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post(UI_PREFIX + "/feedback", include_in_schema=False)
-    def ui_feedback(request: UiFeedback) -> dict:
+    def ui_feedback(request: UiFeedback, http: Request) -> JSONResponse:
         if store is None:
             raise HTTPException(503, "feedback storage is not available")
         if request.feedback_id is not None:
-            if not store.update(request.feedback_id, rating=request.rating, comment=request.comment):
-                raise HTTPException(404, "no such feedback")
-            return {"feedback_id": request.feedback_id}
+            # Only the token returned with the row changes it (issue 17): row ids are sequential.
+            if not request.token or not store.update(request.feedback_id, token=request.token,
+                                                     rating=request.rating, comment=request.comment):
+                raise HTTPException(404, "no such feedback, or the token does not match it")
+            return JSONResponse({"feedback_id": request.feedback_id, "token": request.token})
         if request.rating is None or not request.question or not request.answer:
             raise HTTPException(422, "a new rating needs rating, question and answer")
-        row = store.add(question=request.question, answer=request.answer, rating=request.rating,
-                        citations=request.citations, comment=request.comment or "", answer_id=request.id,
-                        mode=request.mode, channel=request.channel)
-        return {"feedback_id": row}
+        created = store.create(question=request.question, answer=request.answer, rating=request.rating,
+                               citations=request.citations, comment=request.comment or "", answer_id=request.id,
+                               mode=request.mode, channel=request.channel, idempotency_key=idempotency_key(http))
+        return JSONResponse({"feedback_id": created.id, "token": created.token})
 
     @app.get(UI_PREFIX + "/static/{name}", include_in_schema=False)
     def ui_static(name: str, request: Request) -> Response:

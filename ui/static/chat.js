@@ -813,25 +813,35 @@
   };
 
   // ---- feedback ------------------------------------------------------------------------------------------
-  Chat.prototype.post = function (payload) {
-    return fetch(new URL("ui/feedback", BASE), { method: "POST", headers: { "Content-Type": "application/json" },
-                                                 body: JSON.stringify(payload) })
+  // A new rating carries an Idempotency-Key made once for it (kept until it is stored), so a retry after a failed
+  // or timed-out post never stores it twice; a stored rating is changed with the token the server returned for it.
+  function randomKey() {
+    var bytes = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  Chat.prototype.post = function (payload, key) {
+    var headers = { "Content-Type": "application/json" };
+    if (key) headers["Idempotency-Key"] = key;
+    return fetch(new URL("ui/feedback", BASE), { method: "POST", headers: headers, body: JSON.stringify(payload) })
       .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); });
   };
 
   Chat.prototype.rate = function (i, rating) {
     var self = this, turn = this.state.turns[i], ans = turn.data.answer;
     var fb = turn.feedback || {};
-    var payload = fb.id ? { feedback_id: fb.id, rating: rating }
+    var key = fb.id ? null : (fb.key || randomKey());
+    var payload = fb.id ? { feedback_id: fb.id, token: fb.token, rating: rating }
       : { channel: this.channel, rating: rating, question: ans.question, answer: ans.answer, citations: ans.citations,
           id: ans.id, mode: ans.mode };
-    this.post(payload).then(function (res) {
-      turn.feedback = { id: res.feedback_id, rating: rating, open: true };
+    this.post(payload, key).then(function (res) {
+      turn.feedback = { id: res.feedback_id, token: res.token, rating: rating, open: true };
       self.save();
       var box = self.replaceTurn(i).querySelector(".pna-comment");
       if (box) { self.reveal(box); box.querySelector("textarea").focus({ preventScroll: true }); }
     }, function () {
-      turn.feedback = Object.assign({}, fb, { status: TEXT.feedbackFailed });
+      turn.feedback = Object.assign({}, fb, { key: key || fb.key, status: TEXT.feedbackFailed });
       self.replaceTurn(i);
     });
   };
@@ -840,7 +850,7 @@
     var self = this, turn = this.state.turns[i], fb = turn.feedback || {};
     text = (text || "").trim();
     if (!text) { fb.open = false; fb.status = "已记录您的评价。"; self.replaceTurn(i); return; }
-    this.post({ feedback_id: fb.id, comment: text.slice(0, 2000) }).then(function () {
+    this.post({ feedback_id: fb.id, token: fb.token, comment: text.slice(0, 2000) }).then(function () {
       fb.open = false; fb.status = TEXT.commentSaved; self.save(); self.replaceTurn(i);
     }, function () { fb.status = TEXT.feedbackFailed; self.replaceTurn(i); });
   };
