@@ -349,6 +349,11 @@ class Understanding:
         needs_subject = needs_subject or same_item or not (names_own_subject or m.departments or m.batches or m.clauses
                                           or current.header_facts) and (
             current.wants or _FOLLOW_UP.search(current.text) or SAME_ITEM.search(current.text))
+        if current.frame_applied and current.frame in NOTICE_LEVEL_FRAMES and not (
+                same_item or _FOLLOW_UP.search(current.text)):
+            # 退出后怎么评价技能？ after a job: a question about the notice that does not point back at the job is
+            # answered for the notice, not led by the earlier job's batch
+            needs_subject = False
         needs_question = (m.has_subject() or m.batches) and not m.unlinked and not (current.wants - {"withdrawn"}) and (
             len(current.text) <= 14 or _FOLLOW_UP.search(current.text)) and not current.topics
         narrows = bool(_NARROWING.match(current.text)) and not names_own_subject

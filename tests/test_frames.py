@@ -170,3 +170,10 @@ def test_unlinked_spans_of_an_answerable_question_are_read_again(understanding, 
     q = decided(understanding, question, "cert_status")
     assert q.mentions.occupations == occupations
     assert [s.name for s in q.mentions.unlinked] == unlinked
+
+
+def test_a_notice_question_after_a_job_is_not_led_by_that_job(understanding):
+    q = decided(understanding, "退出后怎么评价技能？", "future", history=["电工是第几批"])
+    assert not q.mentions.occupations and q.topics[0].name == "future"
+    q = decided(understanding, "那它的证书还有效吗", "validity", history=["电工是第几批"])
+    assert q.mentions.occupations == ("电工",)  # 它 points back at the job
