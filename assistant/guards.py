@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import anyio
 from limits import parse as parse_limit
@@ -219,8 +220,13 @@ UNUSED_ROUTES = re.compile(
     r"stream/|process_recording|component_server|vibe|undo-vibe|run-history|runs\b|mcp|monitoring)")
 
 
+# The one file the pages hand out through Gradio's file route: the annex table as CSV (ui/app.py annex_csv). With
+# uploads closed, Gradio's cache holds only files the app made; the route stays closed for every other name.
+APP_FILE = re.compile(r"/(?:gradio_api/)?file=.*/附件目录-\d+行-[0-9a-f]{12}\.csv$")
+
+
 def is_unused_route(path: str) -> bool:
-    return bool(UNUSED_ROUTES.match(path))
+    return bool(UNUSED_ROUTES.match(path)) and not APP_FILE.search(unquote(path))
 
 
 class CloseUnusedRoutes:

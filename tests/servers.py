@@ -53,6 +53,9 @@ def service_assistant(assistant: Assistant, tmp: Path) -> Assistant:
     """The session's loaded Assistant with serving settings for tests: a CORS origin and a scratch feedback DB."""
     config = assistant.config.model_copy(update={
         "allowed_origins": [ALLOWED_ORIGIN],
+        # the sites that may frame the widget: the CORS origin, and the browser tests' host site on loopback
+        # (http://localhost:<any port>, a different site from the assistant's http://127.0.0.1)
+        "frame_ancestors": [ALLOWED_ORIGIN, "http://localhost:*"],
         "feedback_db": tmp / "feedback.sqlite3",
     })
     return dataclasses.replace(assistant, config=config)
