@@ -60,8 +60,9 @@ def test_eval_with_an_llm_reports_both_modes(tmp_path, index_dir, capsys):
     write_set(tmp_path / "set.jsonl", CASES)
     with FakeLLM() as fake:
         fake.default = Reply.text("美容师属于第一批，拟于2020年9月30日前退出目录[附件第57项][第二条]。")
+        # a confident offline answer is sent to be rephrased (by default it is not sent at all)
         config = Config(index_dir=index_dir, llm_enabled=True, llm_base_url=fake.base_url, llm_model="fake",
-                        llm_timeout=5)
+                        llm_timeout=5, llm_rephrase_confident=True)
         assert main(config, args_for(tmp_path / "set.jsonl")) == 0
     out = capsys.readouterr().out
     assert "mode offline" in out and "mode llm" in out
