@@ -124,7 +124,9 @@ def test_manifest_hashes_the_source_and_every_corpus_file_present():
     manifest = json.loads((REPO_ROOT / "corpus" / MANIFEST_FILE).read_text(encoding="utf-8"))
     assert manifest["source_sha256"] == hashlib.sha256(SOURCE.read_bytes()).hexdigest()
     present = [n for n in DERIVED_FILES + CURATED_FILES if (REPO_ROOT / "corpus" / n).exists()]
-    assert list(manifest["files"]) == present and {"annex.csv", "aliases.csv", "cues.csv"} <= set(present)
+    bank = sorted(p.relative_to(REPO_ROOT / "corpus").as_posix() for p in (REPO_ROOT / "corpus").glob("bank/*.jsonl"))
+    assert list(manifest["files"]) == present + bank and {"annex.csv", "aliases.csv", "cues.csv"} <= set(present)
+    assert len(bank) >= 12  # the question bank the frame model is trained from is hashed too
     for name, sha in manifest["files"].items():
         assert hashlib.sha256((REPO_ROOT / "corpus" / name).read_bytes()).hexdigest() == sha, name
 
