@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from .config import REPO_ROOT, Config
+from .frames import jsonl_lines
 from .records import Turn
 
 DEFAULT_SET = REPO_ROOT / "tests" / "eval" / "questions.jsonl"
@@ -38,12 +39,11 @@ class EvalCase(BaseModel):
 
 def load_cases(path: Path) -> list[EvalCase]:
     cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                cases.append(EvalCase.model_validate_json(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{n}: {exc}") from exc
+    for n, line in jsonl_lines(path):
+        try:
+            cases.append(EvalCase.model_validate_json(line))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{n}: {exc}") from exc
     return cases
 
 

@@ -238,15 +238,21 @@ def bank_files(corpus_dir: Path) -> list[Path]:
     return sorted((corpus_dir / BANK_DIR).glob("*.jsonl"))
 
 
+def jsonl_lines(path: Path):
+    """(line number, text) of every non-blank line of a JSON-lines file (the bank and the evaluation sets)."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            yield n, line
+
+
 def read_bank(corpus_dir: Path) -> list[dict]:
     rows = []
     for path in bank_files(corpus_dir):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise FrameModelError(f"{path}:{n}: not JSON ({exc})") from None
+        for n, line in jsonl_lines(path):
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise FrameModelError(f"{path}:{n}: not JSON ({exc})") from None
     return rows
 
 

@@ -130,6 +130,7 @@ class Understanding:
                       reverse=True)
         self._GLUE = re.compile("|".join(map(re.escape, glue)))
         self._JOB_HEADS = tuple(profile.occupation_heads)
+        self._max_item = max(corpus.item_numbers())
         self._QUALIFICATION_HEADS = ("职业资格", "资格", "执照", "执业证")
 
     def run(self, question: str, history: list[Turn]) -> Interpretation:
@@ -168,7 +169,7 @@ class Understanding:
                               ("departments", m.departments)):
             if present:
                 signals.append(name)
-        if any(n > self.corpus.item_numbers()[-1] or n < 1 for n in m.items):
+        if any(n > self._max_item or n < 1 for n in m.items):
             signals.append("items:bad")
         if any(c > 6 for c in m.clauses):
             signals.append("clauses:bad")
