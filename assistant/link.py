@@ -151,6 +151,9 @@ class Lexicon:
     occupations: dict[str, set[str]] = field(default_factory=dict)  # form → occupation names
     items: dict[str, set[int]] = field(default_factory=dict)  # form → item numbers (职业资格名称)
     departments: dict[str, set[str]] = field(default_factory=dict)  # form → department names
+    # forms that are also what people call a role or an office (HR: the staff office, not only its certificate):
+    # the job only when no other job is named, or when a certificate word follows (HR证)
+    roles: set[str] = field(default_factory=set)
 
     def add(self, table: dict, form: str, target) -> None:
         form = _fold(form)
@@ -187,8 +190,10 @@ class Lexicon:
             with aliases_path.open(encoding="utf-8", newline="") as fh:
                 for rec in csv.DictReader(fh):
                     alias, target, kind = rec["alias"].strip(), rec["target"].strip(), rec["kind"].strip()
-                    if kind == "occupation" and target in known_occ:
+                    if kind in ("occupation", "role") and target in known_occ:
                         lex.add(lex.occupations, alias, target)
+                        if kind == "role":
+                            lex.roles.add(_fold(alias))
                     elif kind == "qualification" and target in quals:
                         lex.add(lex.items, alias, quals[target])
                     elif kind == "department" and target in known_dept:
@@ -206,6 +211,12 @@ def _fold(text: str) -> str:
 
 # Subject spans: a noun phrase that ends in one of these heads names a job, a qualification or a certificate.
 _JOB_HEADS = ("师", "员", "工", "士")
+# Runs of latin words (pinyin typed on a phone, or English)
+_PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
+# Particles that may follow a name without naming another job (钳工嘅, 那个电工的)
+_PARTICLES = ("嘅", "的", "个", "级")
+# Parts of speech (jieba) that, before a name, make a longer job name (医疗美容师, 数控车工): nouns and abbreviations
+_NOUNISH = frozenset({"n", "nz", "ns", "nt", "ng", "nrt", "vn", "j", "l", "i"})
 # Tokens that end a modifier run to the left: pronouns, verbs and particles of a question, not part of a name.
 _STOP = set(
     "我 你 他 她 我们 你们 他们 俺 咱 是 不是 做 当 干 考 考了 拿 拿到 有 没有 在 了 和 与 跟 及 或 或者 还是 以及 同 "
@@ -291,7 +302,8 @@ class EntityLinker:
         # An English alias is a whole word (plural allowed), spaces optional inside it; compiled once.
         self._english_forms = {f: re.compile(r"(?<![a-z])" + r"\s*".join(map(re.escape, f)) + r"(?:s|es)?(?![a-z])")
                                for f, _ in self._forms if f.isascii()}
-        self._sounds: tuple[list, dict] | None = None  # pinyin of the name forms, made on the first typo check
+        self._sounds: tuple[list, dict] | None = None
+        self._typed: dict[str, set[str]] | None = None  # pinyin of the name forms run together → occupations  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
         self._item_stems: dict[str, set[int]] = {}
         for r in corpus.annex_rows:
@@ -506,6 +518,9 @@ class EntityLinker:
 
         if homophones and len(homophones) <= 2:  # 美法师 → 美发师, 锅炉操做工 → 锅炉操作工
             return SubjectLink(**base, kind=MatchKind.TYPO, occupations=tuple(sorted(homophones)))
+        in_context = self._in_context(name)
+        if in_context:  # 老钳工, 一辈子印花工, 钳工高级: a name with words of the sentence glued to it
+            return SubjectLink(**base, kind=MatchKind.ALIAS, occupations=tuple(sorted(self.lexicon.occupations[in_context])))
         near = self._near(name)
         if any(form in name for form in self.lexicon.occupations if len(form) >= 2):
             return SubjectLink(**base, kind=MatchKind.NONE, near=near)  # 医疗美容师 is not 美容师
@@ -513,6 +528,34 @@ class EntityLinker:
         if typos and len({n for _, n in typos}) <= 2:
             return SubjectLink(**base, kind=MatchKind.TYPO, occupations=tuple(dict.fromkeys(n for _, n in typos)))
         return SubjectLink(**base, kind=MatchKind.NONE, near=near)
+
+    def _in_context(self, name: str) -> str:
+        """The known name form a span ends with (before level and certificate words), when what comes before it is
+        words of the sentence, not part of a longer job name: a word that is not a noun (老钳工, 我刚考完中式烹调师,
+        一辈子印花工, 家里长辈有张高级美发师), or nothing. A noun before it (医疗美容师, 数控车工, 模具钳工) makes another
+        job, which stays unlinked and is declined by name. '' when there is no such form."""
+        rest = name
+        changed = True
+        while changed:  # 钳工高级 → 钳工, 劳动关系协调员三级 → 劳动关系协调员
+            changed = False
+            for tail in (*self._levels, *self._cert_heads, *_PARTICLES):
+                if rest.endswith(tail) and len(rest) > len(tail) + 1:
+                    rest, changed = rest[: -len(tail)], True
+        forms = [f for f in self.lexicon.occupations if len(f) >= 2 and rest.endswith(f)]
+        if not forms:
+            return ""
+        form = max(forms, key=len)
+        before = rest[: -len(form)]
+        for level in self._levels:  # 高级 right before the name is a level, not a modifier
+            if before.endswith(level):
+                before = before[: -len(level)]
+                break
+        if not before:
+            return form if rest != name else ""
+        from jieba import posseg  # part-of-speech tables load only for a span that is not a known form
+
+        words = posseg.lcut(before)
+        return "" if all(w.flag in _NOUNISH for w in words) else form
 
     def _near(self, name: str) -> tuple[str, ...]:
         """Annex names an unlinked subject contains (医疗美容师 ⊃ 美容师) or is contained in (营养师 ⊂ 公共营养师)."""
@@ -531,6 +574,7 @@ class EntityLinker:
         items: list[tuple[int, int]] = []
         departments: list[tuple[int, str]] = []
         bodies: list[str] = []  # other bodies named after a department (its 鉴定中心)
+        roles: list[tuple[int, str]] = []
         taken = [False] * len(text)
         spans = self.subject_spans(text)
         subjects = [self.link_span(s) for s in spans]
@@ -556,13 +600,22 @@ class EntityLinker:
                 elif not any(taken[start:end]):
                     for i in range(start, end):
                         taken[i] = True
-                    if kind == "occupation":
+                    if kind == "occupation" and form in self.lexicon.roles and not text.startswith(
+                            self._cert_heads, end):
+                        roles += [(start, name) for name in sorted(self.lexicon.occupations[form])]
+                    elif kind == "occupation":
                         occupations += [(start, name) for name in sorted(self.lexicon.occupations[form])]
                     elif kind == "item":
                         items += [(start, n) for n in sorted(self.lexicon.items[form])]
                     else:
                         departments += [(start, d) for d in sorted(self.lexicon.departments[form])]
                 start = text.find(form, end)
+        if not (occupations or any(s.linked for s in subjects)) and _PINYIN_WORDS.search(lowered):
+            typed = self.by_typed_pinyin(lowered)  # dian gong zheng, gangjingong: a name typed in pinyin
+            occupations += [(0, name) for _, name in typed]
+            subjects += [SubjectLink(span=t, name=t, kind=MatchKind.TYPO, occupations=(n,)) for t, n in typed]
+        if not (occupations or any(s.linked for s in subjects)):
+            occupations += roles  # (我是HR，保安员证…: the role word is who asks, the certificate is the subject)
         masked = "".join("　" if t else ch for ch, t in zip(text, taken))
         # 餐饮服务那项, 美容美发服务这一类: an item named by its 职业资格名称 without 人员, pointed at as an item
         for stem, numbers in self._item_stems.items():
@@ -625,6 +678,28 @@ class EntityLinker:
                 homophones.setdefault(tuple(form_py), set()).update(self.lexicon.occupations[form])
             self._sounds = (forms, homophones)
         return self._sounds
+
+    def by_typed_pinyin(self, lowered: str) -> list[tuple[str, str]]:
+        """Name forms of two or more characters typed in pinyin without tones, with or without spaces between the
+        syllables (dian gong, gangjingong), as whole words; a form that stands for several occupations is left out
+        (one guess only)."""
+        if self._typed is None:
+            self._typed = {}
+            for form, form_py in self._pinyin_forms:
+                if len(form) >= 2 and all(p.isascii() and p.isalpha() for p in form_py):
+                    self._typed.setdefault("".join(form_py), set()).update(self.lexicon.occupations[form])
+        found: list[tuple[str, str]] = []
+        for run in _PINYIN_WORDS.finditer(lowered):
+            words = run.group(0).split()
+            used = [False] * len(words)
+            for size in range(min(len(words), 6), 0, -1):  # the longest run of words that spells a form
+                for i in range(len(words) - size + 1):
+                    names = self._typed.get("".join(words[i : i + size]))
+                    if names and len(names) == 1 and len("".join(words[i : i + size])) >= 4 and not any(
+                            used[i : i + size]):
+                        used[i : i + size] = [True] * size
+                        found.append((" ".join(words[i : i + size]), next(iter(names))))
+        return list(dict.fromkeys(found))
 
     def _batches(self, text: str) -> tuple[str, ...]:
         found: list[str] = []

@@ -9,8 +9,8 @@ from assistant.config import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
-def link(corpus):
-    linker = EntityLinker(corpus, REPO_ROOT / "corpus" / "aliases.csv")
+def link(corpus, profile):
+    linker = EntityLinker(corpus, REPO_ROOT / "corpus" / "aliases.csv", profile)
     return lambda q: linker.run(normalize(q))
 
 
@@ -74,3 +74,41 @@ def test_descriptions_of_work_outside_the_annex_stay_unlinked(link):
 
 def test_one_word_and_its_parts_are_not_two_pieces_of_a_name(link):
     assert link("我在人力资源和社会保障局办事").occupations == ()
+
+
+@pytest.mark.parametrize("question, occupation", [
+    ("我采访的一位老钳工担心他的证书作废", "钳工"),          # an adjective before the name
+    ("我老伴干了一辈子印花工，证还有用吗", "印花工"),    # a numeral phrase
+    ("我刚考完中式烹调师的理论", "中式烹调师"),          # pronoun, adverb and verb
+    ("俺钳工高级证要不要换", "钳工"),                    # a level after the name
+    ("劳动关系协调员三级证书算什么", "劳动关系协调员"),
+])
+def test_words_of_the_sentence_glued_to_a_name_are_not_part_of_it(link, question, occupation):
+    assert link(question).occupations == (occupation,)
+
+
+@pytest.mark.parametrize("question, name", [("医疗美容师证取消了吗", "医疗美容师"), ("模具钳工哪批退出", "模具钳工")])
+def test_a_noun_before_a_name_makes_another_job(link, question, name):
+    m = link(question)
+    assert m.occupations == () and name in m.unknown_names
+
+
+def test_a_role_word_is_the_subject_only_when_no_other_job_is_named(link):
+    assert link("我是HR，想问中央空调系统运行操作员哪批退出").occupations == ("中央空调系统运行操作员",)
+    assert link("我们HR说保安员证要换").occupations == ("保安员",)
+    assert link("HR证哪批退出").occupations == ("企业人力资源管理师",)
+    assert link("HR证和保安员证哪个先退").occupations == ("企业人力资源管理师", "保安员")
+
+
+@pytest.mark.parametrize("question, occupation", [
+    ("dian gong zheng hai neng yong bu", "电工"),
+    ("gang jin gong 几月份之前退", "钢筋工"),
+    ("meifashi zheng还有用吗", "美发师"),
+])
+def test_a_name_typed_in_pinyin_is_read_as_a_guess(link, question, occupation):
+    m = link(question)
+    assert m.occupations == (occupation,) and [s.kind.value for s in m.subjects] == ["typo"]
+
+
+def test_english_words_are_not_read_as_pinyin_names(link):
+    assert link("I am a long time worker in china, is my card valid").occupations == ()
