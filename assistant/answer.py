@@ -147,6 +147,10 @@ class GroundedAnswerer:
             R("unnamed_job", lambda q: q.frame_applied and q.frame == "decline_not_in_annex" and not (
                 q.mentions.occupations or q.mentions.items or q.mentions.departments or q.mentions.batches),
               self.ask_which_job, guard=True),
+            # 第一批里跟制冷有关的有哪些, 建筑类的有几个: a list narrowed by words of the annex's names
+            R("sectors", lambda q: bool(q.mentions.sectors) and "sector" in q.flags and bool({"list", "count"} & q.wants)
+              and not q.mentions.items and not any(s.kind == MatchKind.EXACT for s in q.mentions.subjects)
+              and all(any(w in o for w in q.mentions.sectors) for o in q.mentions.occupations), self.answer_sectors),
             R("occupations", lambda q: bool(q.mentions.occupations), self.answer_occupations),
             R("items", lambda q: bool(q.mentions.items), self.answer_items),
             # (俺这证要退出了，报名费能退不: the withdrawal is the premise, the exam fee the ask — the topic answers)
@@ -524,6 +528,36 @@ class GroundedAnswerer:
                 d.cite(c)
         self.follow(d, self.F["validity"], self.F["first_batch"])
         return rows
+
+    def answer_sectors(self, q, d, used):
+        """Rows whose occupation or 职业资格 name contains a sector word of the question, narrowed by the batches and
+        departments it names; said to be a search of the names (the notice classifies no sectors)."""
+        m = q.mentions
+        batches = [b for b in m.batches if b != NO_BATCH]
+        words = "、".join(f"「{w}」" for w in m.sectors)
+        named = [r for r in self.corpus.annex_rows
+                 if any(w in r.occupation.replace(" ", "") or w in r.qualification for w in m.sectors)]
+        named = [r for r in named if all(x in r.departments for x in m.departments)]
+        chosen = [r for r in named if not batches or r.batch in batches]
+        scope = "".join(self.profile.batch_word(b) for b in batches)
+        if not chosen:
+            d.parts.append(f"附件中名称含{words}的职业没有{scope}的。")
+            chosen, batches, scope = named, [], ""
+            if not chosen:
+                return []
+        by_item: "OrderedDict[int, list[AnnexRow]]" = OrderedDict()
+        for r in chosen:
+            by_item.setdefault(r.item, []).append(r)
+        count = len(dict.fromkeys(r.occupation for r in chosen))
+        cites = [self.row_citation(item, g) for item, g in by_item.items()]
+        d.say(f"附件中职业或职业资格名称含{words}的{scope}职业共{count}个，涉及{len(by_item)}项"
+              f"（{self.batch_summary(chosen)}）：", *cites[: MAX_CITATIONS - 2])
+        self.list_items(d, by_item, show_batch=not batches)
+        d.parts.append("（这是按附件名称中的字词查找的结果：通知没有按行业划分职业，名称不含这些字的职业也可能与您说的行业有关。）")
+        for c in self.batch_citations(chosen, used):
+            d.cite(c)
+        self.follow(d, self.F["validity"], self.F["first_batch"])
+        return chosen
 
     def list_items(self, d: Draft, by_item: "OrderedDict[int, list[AnnexRow]]", show_batch: bool,
                    show_departments: bool = False) -> None:

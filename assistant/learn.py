@@ -6,6 +6,7 @@ again (a few seconds) with one line on stderr; nothing is downloaded."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -29,17 +30,64 @@ def embedding_name(understanding) -> str:
     return type(understanding.intents.embeddings).__name__ if understanding.intents is not None else "none"
 
 
-def examples(understanding, rows: list[dict]) -> list[Example]:
-    """Bank rows as training examples: the question read by the understand stage without a frame model."""
+def examples(understanding, rows: list[dict], cache_dir: Path | None = None) -> list[Example]:
+    """Bank rows as training examples: the question read by the understand stage without a frame model. The
+    questions' vectors are kept in `cache_dir` (default: the `ASSISTANT_TRAIN_CACHE` folder, else none), keyed by
+    the embedding and the exact text, so that training again after a change of the tables embeds only new text."""
+    cache = _VectorCache(cache_dir or _default_cache(), embedding_name(understanding))
     out = []
     for r in rows:
         history = [Turn.model_validate(t) for t in r.get("history") or []]
         q = understanding.read(normalize(r["question"]))
         text, signals = understanding.frame_input(q, history)
-        dense = understanding.dense(q)
+        dense = cache.get(q.text)
+        if dense is None:
+            dense = understanding.dense(q)
+            cache.put(q.text, dense)
         out.append(Example(text=text, signals=signals, frame=r["frame"], writer=r.get("writer") or r["id"].split("-")[0],
                            dense=tuple(dense) if dense is not None else None))
+    cache.save()
     return out
+
+
+def _default_cache() -> Path | None:
+    folder = os.environ.get("ASSISTANT_TRAIN_CACHE")
+    return Path(folder) if folder else None
+
+
+class _VectorCache:
+    """Question text → vector, one npz file per embedding; no folder, or one that cannot be written, keeps nothing."""
+
+    def __init__(self, folder: Path | None, embedding: str) -> None:
+        self.path = folder / f"bank-vectors-{embedding}.npz" if folder else None
+        self.vectors: dict[str, list[float]] = {}
+        self.changed = False
+        if self.path and self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    self.vectors = {t: list(v) for t, v in zip(data["texts"].tolist(), data["vectors"])}
+            except (OSError, ValueError, KeyError) as e:
+                print(f"assistant: ignoring the vector cache {self.path}: {e}", file=sys.stderr)
+
+    def get(self, text: str) -> list[float] | None:
+        return self.vectors.get(text)
+
+    def put(self, text: str, vector: list[float] | None) -> None:
+        if vector is not None and self.path:
+            self.vectors[text] = list(vector)
+            self.changed = True
+
+    def save(self) -> None:
+        if not (self.path and self.changed and self.vectors):
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            texts = list(self.vectors)
+            np.savez(self.path.with_suffix(".tmp.npz"), texts=np.array(texts),
+                     vectors=np.array([self.vectors[t] for t in texts], dtype=np.float64))
+            os.replace(self.path.with_suffix(".tmp.npz"), self.path)
+        except OSError as e:
+            print(f"assistant: the vector cache was not written ({e})", file=sys.stderr)
 
 
 def train(understanding, corpus_dir: Path, out: Path | None = None, calibrate: bool = True) -> FrameModel:

@@ -132,6 +132,9 @@ class Mentions:
     unknown_names: tuple[str, ...] = ()  # occupation-like words that are not in the annex
     fuzzy: tuple[tuple[str, str], ...] = ()  # (what was typed, occupation it was read as)
     subjects: tuple[SubjectLink, ...] = ()  # every job/qualification span of the question, linked or not
+    # words of the question that occur in the names of a few annex items and nowhere in the notice body (建筑,
+    # 化工, 制冷, 纺织): what a list or count narrowed by sector is narrowed by
+    sectors: tuple[str, ...] = ()
 
     @property
     def unlinked(self) -> tuple[SubjectLink, ...]:
@@ -211,6 +214,8 @@ def _fold(text: str) -> str:
 
 # Subject spans: a noun phrase that ends in one of these heads names a job, a qualification or a certificate.
 _JOB_HEADS = ("师", "员", "工", "士")
+# A word found in the names of more items than this names no sector (生产, 制造, 服务)
+_SECTOR_ITEMS = 4
 # Runs of latin words (pinyin typed on a phone, or English)
 _PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
 # Particles that may follow a name without naming another job (钳工嘅, 那个电工的)
@@ -303,7 +308,9 @@ class EntityLinker:
         self._english_forms = {f: re.compile(r"(?<![a-z])" + r"\s*".join(map(re.escape, f)) + r"(?:s|es)?(?![a-z])")
                                for f, _ in self._forms if f.isascii()}
         self._sounds: tuple[list, dict] | None = None
-        self._typed: dict[str, set[str]] | None = None  # pinyin of the name forms run together → occupations  # pinyin of the name forms, made on the first typo check
+        self._typed: dict[str, set[str]] | None = None
+        self._sector_vocabulary: frozenset[str] | None = None
+        self._corpus = corpus  # pinyin of the name forms run together → occupations  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
         self._item_stems: dict[str, set[int]] = {}
         for r in corpus.annex_rows:
@@ -659,7 +666,30 @@ class EntityLinker:
             unknown_names=tuple(s.name for s in subjects if not s.linked),
             fuzzy=tuple(fuzzy),
             subjects=tuple(subjects),
+            sectors=self.sector_words(text),
         )
+
+    def sector_words(self, text: str) -> tuple[str, ...]:
+        """Words of the annex's names (jieba words of the item and occupation names, two characters or more) that
+        name a sector: found in the names of at most `_SECTOR_ITEMS` items and nowhere in the notice body (安全, 评价,
+        技能 are words of the body; 人员, 服务, 制造 of every other name). A word inside a full annex name the question
+        writes out (制冷 in 制冷工) is that name, not a sector."""
+        if self._sector_vocabulary is None:
+            names: dict[int, str] = {}
+            for r in self._corpus.annex_rows:
+                names[r.item] = names.get(r.item, "") + f"{_fold(r.qualification)}|{_fold(r.occupation)}|"
+            body = "".join(_fold(c.text) for c in self._corpus.clauses)
+            plain = jieba.Tokenizer()  # the general dictionary: the project's keeps every annex name in one piece
+            words = {w for r in self._corpus.annex_rows for name in (r.qualification, r.occupation)
+                     for w in plain.lcut(_fold(name)) if len(w) >= 2 and _is_cjk(w)}
+            plain.initialize()
+            words |= {w[i:i + 2] for w in words for i in range(len(w) - 1) if plain.FREQ.get(w[i:i + 2])}  # 建筑安装 → 建筑
+            self._sector_vocabulary = frozenset(
+                w for w in words if 1 <= sum(w in n for n in names.values()) <= _SECTOR_ITEMS and w not in body)
+        spoken = [n for n in self._exact_names if n in text]
+        found = [w for w in self._sector_vocabulary if w in text and not any(w in n for n in spoken)]
+        found = [w for w in found if not any(w != o and w in o for o in found)]  # the longest word only
+        return tuple(sorted(found, key=text.find))
 
     @property
     def _pinyin_forms(self) -> list[tuple[str, list[str]]]:

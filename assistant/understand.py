@@ -74,7 +74,7 @@ WANT_NAMES = frozenset(_WANTS_RE)
 ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "category", "withdrawn", "validity", "future",
                               "students", "compare", "list", "count", "exam"})
 # Flags of a question's wording the answer stage reads (it never reads the raw text for them).
-READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated")
+READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated", "sector")
 # Frames that ask about the notice, not about a job: an unlinked span in such a question is no subject.
 NOTICE_LEVEL_FRAMES = frozenset({"validity", "future", "exam", "students", "notice_fact", "notice_content", "count"})
 
@@ -166,7 +166,7 @@ class Understanding:
             if any(s.name.endswith(("师", "员", "工")) for s in m.unlinked):
                 signals.append("unlinked:head")
         for name, present in (("items", m.items), ("batches", m.batches), ("clauses", m.clauses),
-                              ("departments", m.departments)):
+                              ("departments", m.departments), ("sectors", m.sectors and "sector" in q.flags)):
             if present:
                 signals.append(name)
         if any(n > self._max_item or n < 1 for n in m.items):

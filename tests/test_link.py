@@ -112,3 +112,14 @@ def test_a_name_typed_in_pinyin_is_read_as_a_guess(link, question, occupation):
 
 def test_english_words_are_not_read_as_pinyin_names(link):
     assert link("I am a long time worker in china, is my card valid").occupations == ()
+
+
+@pytest.mark.parametrize("question, sectors", [
+    ("第一批里跟制冷有关的工种有哪些", ("制冷",)),
+    ("我们纺织厂那些工种都在名单里吗", ("纺织",)),
+    ("制冷工哪批退出", ()),                 # inside a full annex name: that name, not a sector
+    ("跟公共安全有关的职业有哪些", ()),      # a word of the notice body names no sector
+    ("生产制造类的有哪些", ()),              # words of too many names
+])
+def test_sector_words_come_from_the_annex_names(link, question, sectors):
+    assert link(question).sectors == sectors

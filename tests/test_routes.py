@@ -11,9 +11,9 @@ from assistant.understand import TOPIC_BY_NAME, Interpretation
 
 def interp(text="", *, occupations=(), items=(), departments=(), batches=(), clauses=(), subjects=(), wants=(),
            topics=(), header=(), unsupported=False, injection=False, intent=None, compared=False, frame=None,
-           flags=()):
+           flags=(), sectors=()):
     m = Mentions(occupations=tuple(occupations), items=tuple(items), departments=tuple(departments),
-                 batches=tuple(batches), clauses=tuple(clauses), subjects=tuple(subjects))
+                 batches=tuple(batches), clauses=tuple(clauses), subjects=tuple(subjects), sectors=tuple(sectors))
     return Interpretation(text=text, mentions=m, wants=frozenset(wants),
                           topics=tuple(TOPIC_BY_NAME[t] for t in topics), header_facts=tuple(header),
                           unsupported=unsupported, injection=injection, intent=intent, compared_to_linked=compared,
@@ -117,3 +117,24 @@ def test_markers_are_numbered_in_first_use_order_and_match_the_sources(answerer)
     assert sorted(set(used)) == list(range(1, len(d.sources) + 1))
     assert [c.marker for c in d.sources.values()] == list(range(1, len(d.sources) + 1))
     assert "不同" in text  # 车工 is batch 1, 电切削工 batch 2
+
+
+def test_a_list_narrowed_by_a_sector_word_lists_the_rows_whose_names_contain_it(answerer):
+    q = interp("第一批里跟制冷有关的工种有哪些", batches=(BATCH_1,), wants=("list",), flags=("sector",),
+               sectors=("制冷",), frame="list")
+    assert answerer.route(q).name == "sectors"
+    d, rows = run(answerer, q)
+    assert {r.occupation for r in rows} == {"制冷空调系统安装维修工", "制冷工"}
+    assert {"附件第3项", "附件第38项"} <= {c.label for c in d.sources.values()}
+    assert "共2个" in d.text()
+
+
+def test_a_sector_list_without_rows_in_the_batch_names_the_batch_it_lacks(answerer):
+    d, rows = run(answerer, interp("第一批里纺织相关的", batches=(BATCH_1,), wants=("list",), flags=("sector",),
+                                   sectors=("纺织",), frame="list"))
+    assert "没有第一批" in d.text() and rows and all(r.batch == BATCH_2 for r in rows)
+
+
+def test_a_sector_word_without_a_list_or_count_asked_is_not_a_list(answerer):
+    q = interp("制冷有关的证还有用吗", wants=("validity",), flags=("sector",), sectors=("制冷",), frame="validity")
+    assert answerer.route(q).name != "sectors"
