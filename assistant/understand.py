@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .frames import FrameGuess, FrameModel, FrameTable, masked
 from .intents import DECLINE_INTENTS, IntentClassifier
-from .link import EntityLinker, MatchKind, Mentions, SubjectLink
+from .link import EntityLinker, MatchKind, Mentions, SubjectLink, chinese_number
 from .config import REPO_ROOT
 from .normalize import normalize
 from .profile import NoticeProfile
@@ -326,12 +326,16 @@ class Understanding:
         if not users:
             return current
         m = current.mentions
-        if _THAT_BODY.search(current.text) and not (m.departments or m.subjects or m.occupations or m.items):
-            # 这个单位还负责哪些…: the department(s) of the job the conversation was about
+        body = _THAT_BODY.search(current.text)
+        if body and not (m.departments or m.subjects or m.occupations or m.items):
+            # 这个单位还负责哪些…: the department(s) of the job the conversation was about; 第一个单位: the first
+            ordinal = chinese_number(body.group(1)[1:-1]) if body.group(1).startswith("第") else None
             for earlier in reversed(users):
                 pm = self.read(normalize(earlier)).mentions
                 depts = tuple(dict.fromkeys(d for o in pm.occupations for r in self.rows_by_occupation.get(o, [])
                                             for d in r.departments)) or pm.departments
+                if ordinal and ordinal <= len(depts):
+                    depts = (depts[ordinal - 1],)
                 if depts:
                     return replace(current, mentions=replace(m, departments=depts), context_from=earlier)
         described = _F["described_job"].search(current.text)

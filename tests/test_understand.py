@@ -280,3 +280,10 @@ def test_an_exam_fee_asked_about_one_s_own_certificate_is_the_exam_clause(ask):
 def test_registration_sites_and_fee_levels_are_practical_matters(ask, question):
     a = ask(question)
     assert not a.answered and not a.citations, a.answer
+
+
+def test_a_department_pointed_at_by_its_kind_or_order_is_the_earlier_jobs(ask):
+    a = ask("这个局一共管几个职业", [{"role": "user", "content": "中药炮制工由谁负责"}])
+    assert "国家中医药管理局" in a.answer and "3个" in a.answer and "附件第32项" in {c.label for c in a.citations}
+    a = ask("第一个单位还管哪些", [{"role": "user", "content": "炼焦工谁实施"}])
+    assert "中国煤炭工业协会" in a.answer and "压缩机操作工" in a.answer and "中国钢铁工业协会" not in a.answer
