@@ -89,8 +89,12 @@ ERRORS = {400: {"model": ErrorBody, "description": "the request body is not JSON
           422: {"model": ErrorBody, "description": "a field is missing, has the wrong type or an invalid value"},
           500: {"model": ErrorBody, "description": "internal error (details are only in the server log)"}}
 SSE_RESPONSE = {
-    "description": "`text/event-stream`: `event: token` / `data: {\"text\": …}` deltas, then one `event: answer` "
-                   "with the Answer JSON; `event: error` / `data: {\"error\": …}` if the answer fails part-way.",
+    "description": "`text/event-stream`: `event: token` / `data: {\"text\": …, \"part\": …}` deltas (whole "
+                   "sentences; joined, they are the final answer's text), then one `event: answer` with the Answer "
+                   "JSON; `event: error` / `data: {\"error\": …}` if the answer fails part-way. With generation on "
+                   "also `event: status` (`{\"text\", \"state\"}`: what the user waits for), `event: offline` (the "
+                   "checked offline answer, whole, while the model reads) and `event: notice` (the offline answer "
+                   "follows instead of a generated one); docs/llm.md, \"Streaming\".",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 API_ENDPOINTS = {"/api/ask": "POST", "/api/ask/stream": "POST", "/api/feedback": "POST"}
@@ -236,10 +240,14 @@ def _sse_stream(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[byt
         for source in (events, rest):
             for ev in source:
                 if ev.kind == "token":
-                    yield _sse("token", {"text": ev.text})
+                    yield _sse("token", {"text": ev.text, **({"part": ev.part} if ev.part else {})})
                 elif ev.kind == "answer" and ev.answer is not None:
                     yield _sse("answer", ev.answer.to_dict())
                     sent_answer = True
+                elif ev.kind == "offline" and ev.answer is not None:
+                    yield _sse("offline", ev.answer.to_dict())
+                elif ev.kind == "status":
+                    yield _sse("status", {"text": ev.text, "state": ev.state})
                 elif ev.kind == "notice":
                     yield _sse("notice", {"text": ev.text})
         if not sent_answer:

@@ -109,17 +109,28 @@ class Assistant:
         * a declined question gets its rank-agreement evidence (generate.agreed_evidence): clause sentences BM25
           and the vector search both rank at the top."""
         request = self.check(question, history, id)
-        question, turns, id = request.question, request.history, request.id
-        grounding = self.answerer.run(question, turns, id=id)
+        grounding = self.ground_offline(request.question, request.history, id=request.id, use_llm=use_llm)
         if not self._llm_on(use_llm):
+            return grounding
+        return self.with_rewrite(grounding, request.history)
+
+    def ground_offline(self, question: str, turns: list[Turn], id=None, use_llm: bool | None = None) -> Grounding:
+        """`ground` without the model's rewrite of a follow-up (checked input): what is shown before the model is
+        asked."""
+        grounding = self.answerer.run(question, turns, id=id)
+        if not self._llm_on(use_llm) or grounding.offline.answered:
             return grounding
         from .generate import agreed_evidence
 
-        if not grounding.offline.answered:
-            grounding = grounding.model_copy(update={
-                "agreed_evidence": agreed_evidence(self.retriever, grounding.standalone_question)})
+        return grounding.model_copy(update={
+            "agreed_evidence": agreed_evidence(self.retriever, grounding.standalone_question)})
+
+    def with_rewrite(self, grounding: Grounding, turns: list[Turn]) -> Grounding:
+        """A follow-up's guarded rewrite added to the grounding (evidence, `rewritten_question`), when the model
+        will be asked to answer."""
         if not turns or self.llm.choose(grounding).path.value == "offline":
             return grounding  # no follow-up, or the model will not be asked: a rewrite would cost 10 s for nothing
+        question = grounding.question
         rewritten = self.llm.rewrite(question, turns)  # the question itself unless a guarded rewrite was kept
         if rewritten == question:
             return grounding
@@ -156,9 +167,11 @@ class Assistant:
         """Text deltas as they come, then one final `answer` event carrying the whole Answer. The input is checked
         when the first event is asked for, before any text is produced."""
         request = self.check(question, history, id)
-        grounding = self.ground(request.question, request.history, id=request.id, use_llm=use_llm)
+        grounding = self.ground_offline(request.question, request.history, id=request.id, use_llm=use_llm)
         if self._llm_on(use_llm):
-            yield from self.llm.stream(grounding, request.history)
+            # The offline answer (or a status line) is streamed before the follow-up is rewritten and the model asked.
+            yield from self.llm.stream(grounding, request.history,
+                                       prepare=lambda g: self.with_rewrite(g, request.history))
             return
         from .generate import sentences_of
 

@@ -44,6 +44,7 @@ class FallbackReason(str, Enum):
     OUTSIDE_NOTICE = "llm_outside_notice"  # declined offline and no strong clause evidence: not asked at all
     LONG_ANSWER = "llm_long_answer"  # the reference answer (a long list) is longer than the model may write: not asked
     CONFIDENT_OFFLINE = "llm_confident_offline"  # the offline reading is confident: not asked (llm_rephrase_confident)
+    NOTHING_ADDED = "llm_nothing_added"  # the second reader's checked sentences say nothing the offline answer lacks
 
     def __str__(self) -> str:
         return self.value

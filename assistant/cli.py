@@ -99,14 +99,15 @@ def print_answer(answer, out) -> None:
 
 
 def stream_answer(assistant, question: str, out) -> None:
-    """Generated text as it arrives; if the final answer differs (a fallback), say so and print the final one."""
+    """The answer's sentences as they arrive (the offline answer first, then any checked addition of the model's);
+    if the final answer differs (a fallback after a shown rephrasing), say so and print the final one."""
     streamed, answer = "", None
     for event in assistant.stream(question):
         if event.kind == "token":
             out.write(event.text)
             out.flush()
             streamed += event.text
-        elif event.kind == "notice":
+        elif event.kind in ("notice", "status"):  # what is going on, not the answer: on stderr
             print(f"\n（{event.text}）", file=sys.stderr, flush=True)
         elif event.kind == "answer":
             answer = event.answer

@@ -37,7 +37,12 @@ class Config(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
+    # Time limits of a model's answer (docs/llm.md, "Time limits"): its first output and each later piece within
+    # llm_timeout seconds of the one before; the whole answer within llm_total_timeout (unset: 4 × llm_timeout).
+    # Nothing here delays what the user sees first: the offline answer (or a status line) is streamed before the
+    # model is asked.
     llm_timeout: float = Field(default=20.0, gt=0)
+    llm_total_timeout: float | None = Field(default=None, gt=0)
     llm_temperature: float = Field(default=0.1, ge=0, le=2)
     # The model's context window and the share kept for its answer: the prompt is cut to fit (sources by rank).
     llm_context_tokens: int = Field(default=4096, ge=512)

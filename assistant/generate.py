@@ -25,6 +25,8 @@ from enum import Enum
 
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 
+# FATAL_FIRST: failures of a first sentence that show the model is not reading the sources (the request is closed)
+from .addition import FATAL_FIRST, addition_events, opening_events
 from .answer_check import (  # noqa: F401 — re-exported: the checker's public names
     AnswerChecker, SentenceGate, Verdicts, enough_sentences, required_facts,
 )
@@ -54,14 +56,6 @@ AGREE_TOP = 2  # a clause sentence both retrievers rank within this many places 
 # and the model answered with clause 二's 今年年底前 — true of 2020, misleading for 2021).
 DECLINED_FOR_CAUSE = frozenset({"no_such_clause", "no_such_item", "no_such_batch", "prompt_injection",
                                 "subject_not_in_annex", "other_year", "not_about_notice"})
-# Failures that show the model is not reading the sources: when the first factual sentence fails with one of
-# these and nothing is shown yet, the offline answer is given at once instead of after the whole generation.
-# (A wrong batch, deadline, item or department of the job asked about; English. A false rule or an invented job is
-# dropped and generation goes on: a small model often opens with one and then copies its sources.)
-FATAL_FIRST = frozenset({
-    CheckFailure.UNSUPPORTED_DATE, CheckFailure.UNSUPPORTED_BATCH, CheckFailure.UNSUPPORTED_ITEM,
-    CheckFailure.UNSUPPORTED_DEPARTMENT, CheckFailure.CONTRADICTS_ANNEX, CheckFailure.NOT_CHINESE,
-})
 
 
 # ---- which path answers -------------------------------------------------------------------------------
@@ -209,6 +203,13 @@ _NOTICES = {
 }
 
 
+# What the user waits for, shown at once when the model is asked to write the answer itself.
+_READING = {
+    LLMPath.EVIDENCE: "通知中有与问题相关的条款，正在请生成模型依据原文作答，回答会逐句与原文核对……",
+    LLMPath.REPHRASE: "正在请生成模型依据原文组织回答，回答会逐句与原文核对……",
+}
+
+
 def notice_for(reason: FallbackReason | str) -> str:
     try:
         reason = FallbackReason(str(reason).split(":", 1)[0].strip())
@@ -280,21 +281,43 @@ class LLMAnswerer:
                 final = event.answer
         return final if final is not None else fallback(grounding, FallbackReason.ERROR)
 
-    def stream(self, grounding: Grounding, turns: Iterable[Turn] = ()) -> Iterator[StreamEvent]:
-        """`token` events, each a whole sentence that passed the checks, then one `answer` event. When nothing
-        passes, a `notice` event (one line) comes first and the answer is the offline one, a sentence a token."""
+    def stream(self, grounding: Grounding, turns: Iterable[Turn] = (),
+               prepare: Callable[[Grounding], Grounding] | None = None) -> Iterator[StreamEvent]:
+        """The events of one answer (docs/llm.md, "Streaming"). Something true comes first, before the model is
+        asked: the offline answer (an unsure one, read again by the model: `assistant.addition`), or a status line
+        saying what the user waits for (a decline sent on strong evidence, a rephrasing), or, when the model is
+        not asked, the notice and the offline answer. `prepare` (the follow-up rewrite) runs after those events."""
         choice = self.choose(grounding)
+        if choice.path is LLMPath.OFFLINE:
+            yield from self._fallback_events(grounding, choice.reason or FallbackReason.OUTSIDE_NOTICE, choice)
+            return
+        yield from self.opening(grounding, choice)
+        if prepare is not None:
+            grounding = prepare(grounding)
 
         def generated() -> Iterator[str]:
             upstream = self.upstream(self.messages(grounding, turns, choice.path), self.config.llm_max_answer_tokens)
-            yield from bounded(upstream, gap=self.timeout, total=self.timeout * STREAM_TOTAL_FACTOR)
+            yield from bounded(upstream, gap=self.timeout, total=self.total_timeout)
 
-        yield from self.checked(grounding, generated(), choice)
+        yield from self.checked(grounding, generated(), choice, opened=True)
 
-    def checked(self, grounding: Grounding, pieces: Iterator[str], choice: PathChoice | None = None
-                ) -> Iterator[StreamEvent]:
+    @property
+    def total_timeout(self) -> float:
+        return float(self.config.llm_total_timeout or self.timeout * STREAM_TOTAL_FACTOR)
+
+    def opening(self, grounding: Grounding, choice: PathChoice) -> Iterator[StreamEvent]:
+        """The events shown before the model is asked (at once: nothing is waited for)."""
+        if choice.path is LLMPath.SECOND_READER:
+            offline = fallback(grounding, FallbackReason.NOTHING_ADDED, choice).model_copy(
+                update={"fallback_reason": None, "path_reason": f"{choice.why}; the model is reading"})
+            yield from opening_events(offline, sentences_of(offline.answer))
+        else:
+            yield StreamEvent(kind="status", state="reading", text=_READING[choice.path])
+
+    def checked(self, grounding: Grounding, pieces: Iterator[str], choice: PathChoice | None = None,
+                opened: bool = False) -> Iterator[StreamEvent]:
         """The events for a model's output arriving as `pieces` (from the endpoint, or a recorded output replayed
-        by benchmarks/llm_eval.py --replay)."""
+        by benchmarks/llm_eval.py --replay); `opened`: the opening events were already sent."""
         choice = choice or self.choose(grounding)
         offline = grounding.offline
         if choice.path is LLMPath.OFFLINE:
@@ -302,6 +325,13 @@ class LLMAnswerer:
             if close is not None:
                 close()
             yield from self._fallback_events(grounding, choice.reason or FallbackReason.OUTSIDE_NOTICE, choice)
+            return
+        if not opened:
+            yield from self.opening(grounding, choice)
+        if choice.path is LLMPath.SECOND_READER:
+            log.info("asking the model to read again (%s)", choice.why)
+            yield from addition_events(self.checker(grounding, choice.path), grounding, pieces,
+                                       Numbering.seeded(offline.citations), choice.why, choice.path.value)
             return
         log.info("asking the model (%s)", choice.why)
         checker = self.checker(grounding, choice.path)
@@ -319,7 +349,7 @@ class LLMAnswerer:
             for event in checker.admit(raw, verdicts):
                 text = numbering.apply(event.text, verdicts.citations)
                 shown.append(text)
-                yield StreamEvent(kind="token", text=text)
+                yield StreamEvent(kind="token", text=text, part="answer")
             if not shown and len(verdicts.problems) > before and verdicts.problems[-1].failure in FATAL_FIRST:
                 failure = FallbackReason.REJECTED  # the model is not reading the sources: no use waiting
 
@@ -372,7 +402,7 @@ class LLMAnswerer:
         final = fallback(grounding, reason, choice)
         yield StreamEvent(kind="notice", text=notice_for(reason))
         for sentence in sentences_of(final.answer):  # a client that only shows tokens still gets the whole answer
-            yield StreamEvent(kind="token", text=sentence)
+            yield StreamEvent(kind="token", text=sentence, part="offline")
         yield StreamEvent(kind="answer", answer=final)
 
     def rewrite(self, question: str, history: Iterable[Turn | dict] | None = None) -> str:
@@ -384,7 +414,7 @@ class LLMAnswerer:
         try:
             messages = REWRITE_PROMPT.format_messages(history=history_messages(turns, 1500), question=question)
             upstream = self.upstream(messages, max_tokens=128)
-            raw = "".join(bounded(upstream, gap=self.timeout, total=self.timeout * 2))
+            raw = "".join(bounded(upstream, gap=self.timeout, total=min(self.timeout * 2, self.total_timeout)))
         except Exception as exc:  # noqa: BLE001
             log_failure(failure_reason(exc), exc, what="rewriting a follow-up", instead="the question as asked")
             return question
@@ -419,6 +449,17 @@ class Numbering:
     def __init__(self) -> None:
         self.numbers: "OrderedDict[str, int]" = OrderedDict()
 
+    @classmethod
+    def seeded(cls, citations: Iterable[Citation]) -> "Numbering":
+        """Numbering that goes on from an answer's own markers (the second reader's addition to the offline one)."""
+        numbering = cls()
+        for c in sorted((c for c in citations if c.marker is not None), key=lambda c: c.marker):
+            numbering.numbers.setdefault(c.label, c.marker)
+        return numbering
+
+    def _next(self) -> int:
+        return max(self.numbers.values(), default=0) + 1
+
     def apply(self, text: str, labels: Iterable[str]) -> str:
         known = set(labels)
 
@@ -426,7 +467,7 @@ class Numbering:
             label = m.group(1)
             if label not in known:
                 return m.group(0)
-            n = self.numbers.setdefault(label, len(self.numbers) + 1)
+            n = self.numbers[label] if label in self.numbers else self.numbers.setdefault(label, self._next())
             return f"[{n}]"
 
         return re.sub(r"\[([^\[\]]+)\]", number, text)
@@ -434,7 +475,8 @@ class Numbering:
     def citations(self, cited: Iterable[Citation]) -> list[Citation]:
         cited = list(cited)
         for c in cited:
-            self.numbers.setdefault(c.label, len(self.numbers) + 1)
+            if c.label not in self.numbers:
+                self.numbers[c.label] = self._next()
         return sorted((c.model_copy(update={"marker": self.numbers[c.label]}) for c in cited), key=lambda c: c.marker)
 
 

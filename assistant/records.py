@@ -149,10 +149,13 @@ class Answer(BaseModel):
     # second_reader, evidence) and why (a short phrase naming the signal: the frame's confidence, the evidence …).
     path: str | None = None
     path_reason: str | None = None
+    # An unsure offline answer read again by the model (the second reader): the checked sentences it added, each
+    # stating a cited fact the offline answer lacks. They end `answer` (after a line break); None: nothing added.
+    addition: str | None = None
 
     def to_dict(self) -> dict:
         data = self.model_dump(mode="json")
-        for key in ("fallback_reason", "path", "path_reason"):
+        for key in ("fallback_reason", "path", "path_reason", "addition"):
             if data[key] is None:
                 del data[key]
         return data
@@ -202,8 +205,18 @@ class Grounding(BaseModel):
 
 
 class StreamEvent(BaseModel):
-    """A piece of a streamed answer: text deltas, then exactly one final `answer` event."""
+    """A piece of a streamed answer: text deltas, then exactly one final `answer` event (docs/llm.md, "Streaming").
 
-    kind: Literal["token", "answer", "notice"]
+    token:   whole sentences; joined, the tokens are the final answer's text. `part` says whose: "offline" (the
+             answer checked against the notice), "addition" (the model's checked addition), "answer" (the model's
+             checked answer, where it replaces the offline one).
+    offline: the offline answer, whole (`answer`), as soon as its sentences are out, while the model still reads.
+    status:  one line on what is going on (`state`: "reading" while the model is asked, "done" when it is over).
+    notice:  one line: what follows is the offline answer instead of a generated one.
+    answer:  the final Answer."""
+
+    kind: Literal["token", "answer", "notice", "status", "offline"]
     text: str = ""
     answer: Answer | None = None
+    part: Literal["offline", "addition", "answer"] | None = None
+    state: Literal["reading", "done"] | None = None

@@ -147,13 +147,20 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
             else:
                 events = assistant.stream(case.question, history, use_llm=True)
             gate_wait = None
+            first_model = None  # the first sentence the model wrote that was shown (an addition or its answer)
+            first_part = None
+            kinds = []
             for event in events:
+                now = time.monotonic() - start
                 if first_event is None:
-                    first_event = time.monotonic() - start
+                    first_event = now
+                kinds.append(event.kind if event.kind != "token" else f"token:{event.part or '-'}")
                 if event.kind == "token":
                     if first is None:
-                        first = time.monotonic() - start
-                        if capture.first_piece is not None and final is None:
+                        first, first_part = now, event.part
+                    if event.part in ("addition", "answer") and first_model is None:
+                        first_model = now
+                        if capture.first_piece is not None:
                             gate_wait = time.monotonic() - capture.first_piece
                     shown += event.text
                 elif event.kind == "answer":
@@ -164,9 +171,11 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
             if final.mode == "llm":
                 grounding = assistant.ground(case.question, history, use_llm=False)
                 checker = assistant.llm.checker(grounding)
-            wrong = wrong_facts(case, shown, final.answered, offline.answer, notice_text, checker) \
+            # What the model wrote and the user saw: the addition after the offline answer, or its whole answer.
+            model_text = final.addition or (shown if final.mode == "llm" else "")
+            wrong = wrong_facts(case, model_text, final.answered, offline.answer, notice_text, checker) \
                 if final.mode == "llm" else []
-            adds = added_facts(shown, offline.answer, checker) if final.mode == "llm" else []
+            adds = added_facts(model_text, offline.answer, checker) if final.mode == "llm" else []
             row = {"set": path.name, "id": case.id, "category": case.category, "question": case.question,
                    "mode": final.mode, "path": final.path, "path_reason": final.path_reason,
                    "fallback_reason": final.fallback_reason, "answered": final.answered,
@@ -174,12 +183,14 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
                    "offline": offline.answer, "first_event_s": None if first_event is None else round(first_event, 2),
                    "correct": ok, "offline_correct": off_ok, "missing": missing, "wrong_facts": wrong,
                    "first_shown_s": None if first is None else round(first, 2), "total_s": round(total, 2),
+                   "first_shown_part": first_part, "events": compact(kinds), "addition": final.addition,
+                   "first_model_sentence_s": None if first_model is None else round(first_model, 2),
                    "first_shown_after_first_token_s": None if gate_wait is None or final.mode != "llm"
                    else round(gate_wait, 2),
                    "shown": shown, "raw": capture.raw[-1] if capture.raw else None, "dropped": list(capture.dropped)}
             if recorded is not None:
                 row["first_shown_s"] = row["total_s"] = row["first_shown_after_first_token_s"] = None
-                row["first_event_s"] = None
+                row["first_event_s"] = row["first_model_sentence_s"] = None
             rows.append(row)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
@@ -188,6 +199,17 @@ def run_set(assistant: Assistant, path: Path, limit: int | None, out, recorded: 
     finally:
         gen_log.removeHandler(capture)
     return summarise(path.name, rows)
+
+
+def compact(kinds: list[str]) -> list[str]:
+    """Event kinds in order, repeats folded: ["token:offline×2", "offline", "status", …]."""
+    out: list[list] = []
+    for k in kinds:
+        if out and out[-1][0] == k:
+            out[-1][1] += 1
+        else:
+            out.append([k, 1])
+    return [k if n == 1 else f"{k}×{n}" for k, n in out]
 
 
 def summarise(name: str, rows: list[dict]) -> dict:
@@ -216,6 +238,11 @@ def summarise(name: str, rows: list[dict]) -> dict:
         "added_candidates": sum(1 for r in rows if r.get("added")),
         "fixed_offline_failure": sum(1 for r in rows if r.get("fixed")),
         "first_shown_s_median_all": statistics.median(firsts_all) if firsts_all else None,
+        "first_shown_s_median_sent": _median([r["first_shown_s"] for r in sent]),
+        "first_shown_s_max_sent": max((r["first_shown_s"] for r in sent if r["first_shown_s"] is not None), default=None),
+        "first_event_s_max_sent": max((r["first_event_s"] for r in sent if r.get("first_event_s") is not None),
+                                      default=None),
+        "additions_shown": sum(1 for r in rows if r.get("addition")),
         "total_s_median_sent": statistics.median(r["total_s"] for r in sent) if sent and sent[0]["total_s"] is not None
         else None,
         "first_shown_s_median": statistics.median(firsts) if firsts else None,
@@ -240,6 +267,11 @@ def table(summaries: list[dict]) -> str:
             f"({_s(s['first_shown_after_first_token_s_median'])} after the first token) | {_s(s['total_s_median'])} | "
             f"{_counts(s['fallback_reasons'])} | {_counts(s['dropped_sentences'])} |")
     return "\n".join(lines)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def _s(x) -> str:

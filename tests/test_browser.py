@@ -992,3 +992,61 @@ def test_documented_iframe_snippet_fits_a_360_px_phone(browser, served, host_sit
         assert box["x"] >= 0 and box["x"] + box["width"] <= SMALL_PHONE["width"] and box["height"] <= SMALL_PHONE["height"]
         assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
         expect(page.frame_locator("iframe").locator("#pna-question")).to_be_visible()
+
+
+# ---- issue 19: the offline answer first, the model's checked addition after it ------------------------------------
+
+def offline_first_body(assistant, addition: str | None, end: bool = True) -> str:
+    """The /ui/ask/stream events of an unsure answer read again by the model (assistant/addition.py), scripted from
+    the real offline answer: its sentences, the offline event, the status line, then the addition and the end."""
+    from assistant.addition import ADDED, READING
+    from assistant.generate import sentences_of
+    from ui.app import _sse
+
+    offline = assistant.ask(ELECTRICIAN)
+    corpus, profile = assistant.corpus, assistant.profile
+    out = [_sse("token", {"text": s, "part": "offline"}) for s in sentences_of(offline.answer)]
+    out += [_sse("offline", presented(offline, corpus, profile)), _sse("status", {"text": READING, "state": "reading"})]
+    if end:
+        final = offline
+        if addition:
+            cite = Citation(source="notice", clause=4, label="第四条", quote="退出目录前已发放的职业资格证书继续有效。",
+                            marker=len(offline.citations) + 1)
+            final = offline.model_copy(update={"answer": offline.answer + "\n" + addition, "addition": addition,
+                                               "citations": offline.citations + [cite], "mode": "llm"})
+            out.append(_sse("token", {"text": "\n" + addition, "part": "addition"}))
+        out += [_sse("status", {"text": ADDED if addition else "生成模型复核后没有原文中的补充。", "state": "done"}),
+                _sse("answer", presented(final, corpus, profile))]
+    return b"".join(out).decode("utf-8")
+
+
+def test_an_offline_first_answer_shows_the_models_addition_apart_and_announces_it(browser, served, assistant):
+    base, _ = served
+    addition = f"退出目录前已经发放的职业资格证书继续有效[{len(assistant.ask(ELECTRICIAN).citations) + 1}]。"
+    with new_page(browser, base, DESKTOP) as page:
+        page.route("**/ui/ask/stream", lambda route: route.fulfill(
+            status=200, content_type="text/event-stream", body=offline_first_body(assistant, addition)))
+        open_chat(page)
+        ask(page, ELECTRICIAN)
+        t = answered(page, 0)
+        expect(t.locator(".pna-lead")).to_contain_text("第二批")
+        section = t.get_by_role("region", name="生成模型的补充（已与通知原文逐句核对）")
+        expect(section).to_contain_text("继续有效")
+        expect(t.locator(".pna-fold")).not_to_contain_text("继续有效")  # the offline answer and the addition apart
+        expect(t.locator(".pna-progress-done")).to_contain_text("核对")
+        live = page.locator("#pna-chat-root .pna-sr[aria-live='polite']")
+        expect(live).to_contain_text("继续有效")
+        expect(t.locator(".pna-a")).not_to_have_attribute("aria-busy", "true")
+
+
+def test_a_stream_that_breaks_while_the_model_reads_keeps_the_offline_answer(browser, served, assistant):
+    base, _ = served
+    with new_page(browser, base, PHONE) as page:
+        page.route("**/ui/ask/stream", lambda route: route.fulfill(
+            status=200, content_type="text/event-stream", body=offline_first_body(assistant, None, end=False)))
+        open_chat(page)
+        ask(page, ELECTRICIAN)
+        t = answered(page, 0)  # no error: the checked offline answer, already shown, stands
+        expect(t.locator(".pna-lead")).to_contain_text("第二批")
+        expect(t.locator(".pna-error")).to_have_count(0)
+        expect(t.locator(".pna-sources")).to_be_visible()

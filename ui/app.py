@@ -148,9 +148,13 @@ def add_ui_routes(app: FastAPI, assistant, store: FeedbackStore | None) -> None:
 
         def _event(ev) -> Iterator[bytes]:
             if ev.kind == "token":
-                yield _sse("token", {"text": ev.text})
+                yield _sse("token", {"text": ev.text, **({"part": ev.part} if ev.part else {})})
             elif ev.kind == "notice":
                 yield _sse("notice", {"text": ev.text})
+            elif ev.kind == "status":
+                yield _sse("status", {"text": ev.text, "state": ev.state})
+            elif ev.kind == "offline" and ev.answer is not None:
+                yield _sse("offline", presented(ev.answer, corpus, profile))
             elif ev.kind == "answer" and ev.answer is not None:
                 yield _sse("answer", presented(ev.answer, corpus, profile))
 

@@ -36,6 +36,7 @@
     empty: "请输入问题内容（只有空格或不可见字符的问题无法回答）。",
     invalid: "这个问题无法处理，请换个说法再试。",
     fallback: "生成模型暂不可用，以下为依据通知原文整理的回答。",
+    additionTitle: "生成模型的补充（已与通知原文逐句核对）",
     copied: "已复制",
     copyFailed: "复制失败，请手动选择文字复制",
     thanksUp: "感谢点赞！可以补充说明（可选）：",
@@ -435,16 +436,31 @@
       a.setAttribute("data-error", turn.errorKind || "failed");
       a.appendChild(el("p", { class: "pna-error", text: turn.error }));
       if (turn.errorKind && turn.errorKind !== "invalid" && i === this.state.turns.length - 1) a.appendChild(this.retryButton(i));
-    } else if (!turn.data) {
+    } else if (!turn.data && !turn.offline) {
       if (turn.streamed) a.appendChild(richText(turn.streamed, i, this));
       if (!turn.streamed || this.busy) {
         a.appendChild(el("p", { class: "pna-typing" }, this.offline ? [TEXT.waiting]
           : [el("span", { class: "pna-dots", text: TEXT.answering })]));
       }
     } else {
-      var d = turn.data, ans = d.answer;
+      // turn.offline: the answer checked against the notice, shown whole while the model reads it again (issue 19);
+      // turn.data: the final answer, with the model's checked addition (ans.addition) after it, if any.
+      var d = turn.data || turn.offline, ans = d.answer, reading = !turn.data;
+      var addition = reading ? (turn.addition || "") : (ans.addition || "");
+      var main = ans.answer;
+      if (!reading && addition && main.slice(-addition.length) === addition) main = main.slice(0, -addition.length);
+      if (reading) a.setAttribute("aria-busy", "true");
       if (turn.notice) a.appendChild(el("p", { class: "pna-notice", text: TEXT.fallback }));
-      a.appendChild(el("div", { class: "pna-fold" }, [richText(ans.answer, i, this)]));
+      a.appendChild(el("div", { class: "pna-fold" }, [richText(main, i, this)]));
+      if (addition) {
+        var extra = richText(addition, i, this);  // not the direct answer: no lead sentence of its own
+        Array.prototype.forEach.call(extra.querySelectorAll(".pna-lead"), function (n) { n.classList.remove("pna-lead"); });
+        a.appendChild(el("section", { class: "pna-addition", "aria-label": TEXT.additionTitle }, [
+          el("h3", { class: "pna-addition-title", text: TEXT.additionTitle }), extra]));
+      }
+      // What is going on (the model reading, or what it added): shown here, announced by the live region.
+      if (reading && turn.progress) a.appendChild(el("p", { class: "pna-progress" }, [el("span", { class: "pna-dots", text: turn.progress })]));
+      else if (!reading && turn.progress) a.appendChild(el("p", { class: "pna-progress-done", text: turn.progress }));
       if (d.annex_link) {
         var href = new URL(d.annex_link, BASE).href;
         a.appendChild(el("p", { class: "pna-annex-link" }, [el("a", { href: href, target: this.channel === "widget" ? "_blank" : null,
@@ -464,7 +480,7 @@
         });
         a.appendChild(fu);
       }
-      a.appendChild(this.actions(turn, i));
+      if (!reading) a.appendChild(this.actions(turn, i));
     }
     return node;
   };
@@ -704,21 +720,48 @@
         }
         if (!r.ok) throw { kind: "server" };
         return readEvents(r, function (event, data) {
-          if (event === "token") { turn.streamed = (turn.streamed || "") + data.text; self.replaceTurn(i); }
+          if (event === "token") {
+            turn.streamed = (turn.streamed || "") + data.text;
+            if (data.part === "addition") turn.addition = (turn.addition || "") + data.text.replace(/^\n/, "");
+            self.replaceTurn(i);
+          }
           else if (event === "notice") { turn.notice = true; turn.streamed = ""; }
+          else if (event === "offline") {
+            // the checked offline answer, whole, while the model reads: shown with its sources and announced
+            turn.offline = data;
+            turn.spoken = speakable(data.answer.answer);
+            self.replaceTurn(i);
+          }
+          else if (event === "status") {
+            turn.progress = data.text;
+            self.replaceTurn(i);
+            if (data.state === "reading") { self.announce((turn.spoken ? turn.spoken + " " : "") + data.text); delete turn.spoken; }
+          }
           else if (event === "answer") { turn.data = data; delete turn.streamed; }
           else if (event === "error") { throw { kind: "server" }; }
         }).then(function () { if (!turn.data) throw { kind: "server" }; });
       })
       .then(function () {
+        var announced = !!turn.offline, added = turn.data.answer.addition;
+        self.settle(turn);
         self.done(i);
-        self.live.textContent = speakable(turn.data.answer.answer);
+        // an answer whose offline part was announced already: what the model added, or that it added nothing
+        if (!announced) self.announce(speakable(turn.data.answer.answer));
+        else self.announce((added ? TEXT.additionTitle + "：" + speakable(added) + " " : "") + (turn.progress || ""));
         if (self.offline) self.back();
         // Questions asked while the server was away go out one after another, oldest first.
         var next = self.state.turns.findIndex(function (t) { return !t.data && !t.error; });
         if (next >= 0) self.stream(next);
       }, function (err) {
         delete turn.streamed; // an answer is asked again from the start
+        if (turn.offline && !turn.data) {
+          // stopped or broken while the model was reading: the checked offline answer, already shown, stands
+          turn.data = turn.offline;
+          turn.progress = controller && controller.signal.aborted ? TEXT.stopped : "";
+          self.settle(turn);
+          self.done(i);
+          return;
+        }
         if (controller && controller.signal.aborted) {
           turn.error = TEXT.stopped; turn.errorKind = "stopped";
         } else if (err && err.kind === "rate") {
@@ -736,6 +779,17 @@
         self.done(i);
         self.live.textContent = turn.error;
       });
+  };
+
+  // An answer that is over: the reading state and the streamed pieces go; the last status line stays as a note.
+  Chat.prototype.settle = function (turn) {
+    delete turn.offline; delete turn.addition; delete turn.streamed; delete turn.spoken;
+  };
+
+  // The polite live region (aria-atomic) says one whole thing at a time: the offline answer with the status line
+  // that follows it, then the model's addition (or that it added nothing).
+  Chat.prototype.announce = function (text) {
+    this.live.textContent = text;
   };
 
   Chat.prototype.done = function (i) {
