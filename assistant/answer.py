@@ -7,7 +7,7 @@ the direct answer first, then at most two short sentences, with numbered markers
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -434,7 +434,7 @@ class GroundedAnswerer:
                 d.say(f"{who}列在附件第{item}项，{self.profile.fate(item_rows[0])}。", cite, *batch_cites)
                 continue
             d.say(f"{who}{self.profile.fate(item_rows[0])}。", cite, *batch_cites)
-            dup = "（附件中列了两次）" if len(self.rows_by_occupation[names[0]]) > 1 else ""
+            dup = "（附件中两行同名）" if len(self.rows_by_occupation[names[0]]) > 1 else ""
             d.say(f"{'它' if len(names) == 1 else '它们'}列在附件第{item}项「{item_rows[0].qualification}」{dup}，"
                   f"实施部门为{item_rows[0].departments_text()}。", cite)
         if len(groups) >= 2 and ({"compare", "batch", "deadline"} & q.wants):
@@ -473,16 +473,16 @@ class GroundedAnswerer:
                 groups.setdefault((r.departments, r.batch), []).append(r)
             cite = self.row_citation(item, item_rows)
             batch_cites = self.batch_citations(item_rows, used)
-            distinct = list(dict.fromkeys(r.occupation for r in item_rows))
+            distinct = _names(item_rows)
             if len(groups) == 1:
                 g = item_rows
-                d.say(f"附件第{item}项「{g[0].qualification}」包括{len(distinct)}个职业：{'、'.join(distinct)}，{self.profile.fate(g[0])}，"
+                d.say(f"附件第{item}项「{g[0].qualification}」包括{len(item_rows)}个职业：{'、'.join(distinct)}，{self.profile.fate(g[0])}，"
                       f"实施部门为{g[0].departments_text()}。", cite, *batch_cites)
             else:
-                d.say(f"附件第{item}项「{item_rows[0].qualification}」包括{len(distinct)}个职业（{self.batch_summary(item_rows)}）：",
+                d.say(f"附件第{item}项「{item_rows[0].qualification}」包括{len(item_rows)}个职业（{self.batch_summary(item_rows)}）：",
                       cite, *batch_cites)
                 for (_, _), g in groups.items():
-                    names = "、".join(dict.fromkeys(r.occupation for r in g))
+                    names = "、".join(_names(g))
                     d.parts.append(f"- {names}：{self.profile.fate(g[0])}；实施部门为{g[0].departments_text()}")
             for dept in q.mentions.departments:
                 negated = "negated" in q.flags
@@ -518,7 +518,7 @@ class GroundedAnswerer:
             by_item: "OrderedDict[int, list[AnnexRow]]" = OrderedDict()
             for r in dept_rows:
                 by_item.setdefault(r.item, []).append(r)
-            count = len(dict.fromkeys(r.occupation for r in dept_rows))
+            count = len(dept_rows)
             cites = [self.row_citation(item, g) for item, g in by_item.items()]
             d.say(f"附件中实施部门包含{dept}的{scope}职业共{count}个，涉及{len(by_item)}项（{self.batch_summary(dept_rows)}）：",
                   *cites[: MAX_CITATIONS - 2])
@@ -551,7 +551,7 @@ class GroundedAnswerer:
         by_item: "OrderedDict[int, list[AnnexRow]]" = OrderedDict()
         for r in chosen:
             by_item.setdefault(r.item, []).append(r)
-        count = len(dict.fromkeys(r.occupation for r in chosen))
+        count = len(chosen)
         cites = [self.row_citation(item, g) for item, g in by_item.items()]
         d.say(f"附件中职业或职业资格名称含{words}的{scope}职业共{count}个，涉及{len(by_item)}项"
               f"（{self.batch_summary(chosen)}）：", *cites[: MAX_CITATIONS - 2])
@@ -572,13 +572,14 @@ class GroundedAnswerer:
                     [r.departments_text()] if show_departments else [])
                 return r.occupation + (f"（{'；'.join(notes)}）" if notes else "")
             names = "、".join(label(r) for r in dict((r.occupation, r) for r in g).values())
+            names = names.replace(*_same_name(g))
             lines.append(f"- 第{item}项 {g[0].qualification}：{names}")
         d.parts += lines  # the helpdesk pastes whole lists; the first sentence already gives the count
 
     def batch_summary(self, rows: list[AnnexRow]) -> str:
         parts = []
         for batch in (BATCH_1, BATCH_2, BATCH_LICENSED):
-            names = dict.fromkeys(r.occupation for r in rows if r.batch == batch)
+            names = [r for r in rows if r.batch == batch]  # rows, as the notice counts them (two rows share a name)
             if names:
                 when = self.profile.deadline(batch)
                 parts.append(f"{self.profile.batch_word(batch)}{len(names)}个" + (f"，拟于{when}退出" if when else ""))
@@ -784,6 +785,18 @@ class GroundedAnswerer:
         agreed = [doc for doc in bm25 if doc in dense]
         by_id = {u.doc_id: u for u in self.retriever.units}
         return [by_id[doc] for doc in agreed]
+
+
+def _names(rows: list[AnnexRow]) -> list[str]:
+    """The rows' occupation names in order; a name printed on two rows (item 25 of the scan) is said once, marked."""
+    counts = Counter(r.occupation for r in rows)
+    return [n + ("（附件中两行同名）" if counts[n] > 1 else "") for n in dict.fromkeys(r.occupation for r in rows)]
+
+
+def _same_name(rows: list[AnnexRow]) -> tuple[str, str]:
+    """(name, name marked) for a name printed on two of these rows, for a list line; ("", "") when none."""
+    twice = [n for n, k in Counter(r.occupation for r in rows).items() if k > 1]
+    return (twice[0], twice[0] + "（附件中两行同名）") if twice else ("", "")
 
 
 def _plain(sentence: str) -> str:

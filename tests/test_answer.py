@@ -273,3 +273,11 @@ def test_an_ask_that_only_goes_on_about_a_declined_subject_is_not_answered(ask):
     a = ask("宠物驯导员在不在这次退出名单里？要是在的话，哪一批？")
     assert not a.answered and "宠物驯导员" in a.answer
     assert "第一批" not in a.answer and "第二批" not in a.answer and not a.citations, a.answer
+
+
+def test_counts_are_rows_as_the_notice_counts_them_and_a_name_printed_twice_is_marked(ask):
+    # item 25 of the scan prints one name on two rows; the notice's own totals (156 in the second batch) count both
+    a = ask("中国有色金属工业协会负责多少个职业")
+    assert "16个" in a.answer and "两行同名" in a.answer
+    a = ask("附件第25项有哪些职业")
+    assert "3个职业" in a.answer and "两行同名" in a.answer and "附件第25项" in {c.label for c in a.citations}
