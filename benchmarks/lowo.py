@@ -12,6 +12,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,8 @@ def main() -> int:
     ap.add_argument("--writers")
     ap.add_argument("--failures")
     ap.add_argument("--no-baseline", action="store_true", help="skip the pattern-only run")
+    ap.add_argument("--thresholds", help="also score at these min_confidence values (comma-separated): the choice "
+                                         "of the table's min_confidence by held-out writers")
     args = ap.parse_args()
     a = Assistant.load(Config())
     u = a.answerer.understanding
@@ -54,31 +57,39 @@ def main() -> int:
     u.frames = None
     ex = examples(u, rows)
     results, all_fails = [], []
+    sweep: dict[float, list[float]] = defaultdict(list)
     per_frame: dict[str, list[bool]] = defaultdict(list)
     for w in writers:
         started = time.time()
         mine = [r for r in rows if r["writer"] == w]
         u.frames = None
-        base = [False] if args.no_baseline else score(a, mine)[0]
+        base = None if args.no_baseline else score(a, mine)[0]
         u.frames = fit([e for e in ex if e.writer != w], c=C, temperature=full_model.temperature)
+        u.frame_table = table
+        for t in [float(x) for x in args.thresholds.split(",")] if args.thresholds else []:
+            u.frame_table = replace(table, min_confidence=t)
+            sweep[t].append(sum(score(a, mine)[0]) / len(mine))
         u.frame_table = table
         oks, fails = score(a, mine)
         for r, ok in zip(mine, oks):
             per_frame[r["frame"]].append(ok)
         all_fails += [{**f, "writer": w} for f in fails]
-        results.append((w, len(mine), sum(base) / len(base), sum(oks) / len(mine)))
-        print(f"{w}: {len(mine)} questions, patterns only {results[-1][2]:.1%}, frame model (trained without {w}) "
+        results.append((w, len(mine), sum(base) / len(base) if base else None, sum(oks) / len(mine)))
+        print(f"{w}: {len(mine)} questions, patterns only {_pct(results[-1][2])}, frame model (trained without {w}) "
               f"{results[-1][3]:.1%}  [{time.time() - started:.0f} s]", flush=True)
     u.frames = full_model
     mean = statistics.mean(r[3] for r in results)
     worst = min(results, key=lambda r: r[3])
-    base_mean = statistics.mean(r[2] for r in results)
+    base_mean = statistics.mean(r[2] for r in results) if all(r[2] is not None for r in results) else None
     lines = ["| writer | questions | patterns only | frame model, trained without the writer |", "|---|---|---|---|"]
-    lines += [f"| {w} | {n} | {b:.1%} | {f:.1%} |" for w, n, b, f in results]
-    lines.append(f"| **mean** | {sum(r[1] for r in results)} | {base_mean:.1%} | **{mean:.1%}** |")
+    lines += [f"| {w} | {n} | {_pct(b)} | {f:.1%} |" for w, n, b, f in results]
+    lines.append(f"| **mean** | {sum(r[1] for r in results)} | {_pct(base_mean)} | **{mean:.1%}** |")
     lines.append(f"| **worst writer** | | | **{worst[3]:.1%}** ({worst[0]}) |")
     lines += ["", "| frame | questions | answer accuracy (held-out writer) |", "|---|---|---|"]
     lines += [f"| {f} | {len(v)} | {sum(v) / len(v):.1%} |" for f, v in sorted(per_frame.items())]
+    if sweep:
+        lines += ["", "| min_confidence | mean | worst writer |", "|---|---|---|"]
+        lines += [f"| {t} | {statistics.mean(v):.1%} | {min(v):.1%} |" for t, v in sorted(sweep.items())]
     text = "\n".join(lines)
     print(text)
     if args.markdown:
@@ -87,6 +98,10 @@ def main() -> int:
         Path(args.failures).write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in all_fails),
                                        encoding="utf-8")
     return 0
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
 
 
 if __name__ == "__main__":
