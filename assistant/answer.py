@@ -731,9 +731,9 @@ class GroundedAnswerer:
         if pick is None:
             return False
         u = pick.unit
-        d.say(f"通知{u.label}：{u.text.rstrip('。；：')}。", Citation(source="notice", clause=u.clause, label=u.label,
-                                                                  quote=_clean(u.sentence)))
-        used.append(f"clause-{u.clause}-{u.index}")
+        d.say(f"通知{u.label}：{pick.text.rstrip('。；：')}。", Citation(
+            source="notice", clause=u.clause, label=u.label, quote=_clean("".join(x.sentence for x in pick.units))))
+        used += [f"clause-{x.clause}-{x.index}" for x in pick.units]
         self.follow(d, self.F["validity"], self.F["future"])
         return True
 

@@ -152,6 +152,11 @@ class Featurizer:
 class Pick:
     unit: Unit
     probability: float  # calibrated: that this sentence answers the question
+    units: tuple[Unit, ...] = ()  # what is quoted: the sentence; a clause's heading with the sentence after it
+
+    @property
+    def text(self) -> str:
+        return "".join(u.text for u in self.units or (self.unit,))
 
 
 @dataclass
@@ -215,8 +220,16 @@ class SentenceRanker:
         return [self.features.units[i] for i in order], self.model.probability(s)
 
     def pick(self, question: str) -> Pick | None:
+        """The best sentence when it is likely enough to answer. A numbered clause's heading is a title, not an
+        answer (as in the answer stage's best_passage): it is quoted with the sentence that follows it."""
         units, p = self.ranked(question)
-        return Pick(units[0], p) if p >= self.model.min_probability else None
+        if p < self.model.min_probability:
+            return None
+        top = units[0]
+        quoted = (top,)
+        if top.clause > 0 and top.index == 0:
+            quoted += tuple(u for u in self.features.units if u.clause == top.clause and u.index == 1)
+        return Pick(top, p, quoted)
 
 
 # ---- training ---------------------------------------------------------------------------------------------------
@@ -330,6 +343,14 @@ def train(corpus: Corpus, corpus_dir: Path, embeddings=None, out: Path | None = 
     model = fit(ex, vectors, key=model_key(corpus_dir, type(embeddings).__name__ if embeddings else "none"))
     model.save(out or corpus_dir / MODEL_FILE)
     return model
+
+
+def is_current(corpus_dir: Path, embeddings=None) -> bool:
+    try:
+        return SentenceModel.read(corpus_dir / MODEL_FILE).key == model_key(
+            corpus_dir, type(embeddings).__name__ if embeddings else "none")
+    except SentenceModelError:
+        return False
 
 
 def load_ranker(corpus: Corpus, corpus_dir: Path, embeddings=None) -> SentenceRanker | None:

