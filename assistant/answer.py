@@ -19,6 +19,7 @@ from .records import (
     BATCH_1, BATCH_2, BATCH_LICENSED, CLAUSE_LABELS, Answer, AnnexRow, Citation, Corpus, Grounding, SourceRow, Turn,
 )
 from .retrieve import HybridRetriever, tokenize
+from .sentences import SentenceRanker
 from .understand import (
     ABOUT_NOTICE, ANSWERABLE_WANTS, COUNTED, PROMPT_LEAK, SAME_ITEM, TOPIC_BY_NAME, TOPICS, Interpretation, Topic, Understanding, is_weak,
 )
@@ -115,6 +116,7 @@ class GroundedAnswerer:
         self.rows_by_occupation = understanding.rows_by_occupation
         self.header = dict(header_fact_texts(corpus))
         self.max_item = max(corpus.item_numbers())
+        self.sentences: SentenceRanker | None = None  # the trained sentence ranker (assistant/sentences.py), if current
         self.routes = self.build_routes()
 
     # ---- the routing table -------------------------------------------------------------------------
@@ -156,6 +158,8 @@ class GroundedAnswerer:
               and all(any(w in o for w in q.mentions.sectors) for o in q.mentions.occupations), self.answer_sectors),
             R("occupations", lambda q: bool(q.mentions.occupations), self.answer_occupations),
             R("items", lambda q: bool(q.mentions.items), self.answer_items),
+            # what the notice body says: the sentence the trained ranker is sure of, else the route after this one
+            R("notice_sentence", lambda q: q.frame_applied and q.frame == "notice_content", self.answer_notice_sentence),
             # (俺这证要退出了，报名费能退不: the withdrawal is the premise, the exam fee the ask — the topic answers)
             R("own_job_unnamed", lambda q: "own_job" in q.flags and bool(
                 {"batch", "deadline", "departments"} & q.wants
@@ -755,13 +759,36 @@ class GroundedAnswerer:
             rows += item_rows
         return rows
 
+    def answer_notice_sentence(self, q, d, used):
+        """The notice sentence the trained ranker is sure answers (quoted, cited); otherwise the next route answers."""
+        if not self.say_sentence(q, d, used):
+            return next(r for r in self.routes if r.name != "notice_sentence" and r.when(q)).handler(q, d, used)
+
+    def say_sentence(self, q, d, used) -> bool:
+        pick = self.sentences.pick(q.text) if self.sentences is not None else None
+        if pick is None:
+            return False
+        u = pick.unit
+        d.say(f"通知{u.label}：{pick.text.rstrip('。；：')}。", Citation(
+            source="notice", clause=u.clause, label=u.label, quote=_clean("".join(x.sentence for x in pick.units))))
+        used += [f"clause-{x.clause}-{x.index}" for x in pick.units]
+        self.follow(d, self.F["validity"], self.F["future"])
+        return True
+
     def answer_from_retrieval(self, q, d, used):
         """No rule recognised the question: quote the best clause sentence when the two retrievers agree on it,
-        decline when they do not (a rank test, not a raw score: the embedding scores sit in a narrow band)."""
+        decline when they do not (a rank test, not a raw score: the embedding scores sit in a narrow band). The
+        trained sentence ranker's sentence, when it is sure, goes first (also where the retrievers do not agree, if
+        the frame model took the question for an answerable one)."""
         hits = [e for e in self.confident_clause_hits(q.text) if self.overlap(q.text, e.text) >= 2]
         best = self.best_passage(q.text, list(range(len(self.corpus.clauses))))
         distinctive = best and any(len(w) >= 2 and w in best[3] and self._sentence_frequency(w) == 1
                                    for w in tokenize(q.text))
+        table = self.understanding.frame_table
+        answerable = q.frame_applied and table is not None and q.frame in table.frames and not table.frames[q.frame].decline
+        if not (q.injection or q.declines_by_meaning) and (hits or distinctive or answerable) \
+                and self.say_sentence(q, d, used):
+            return
         if q.injection or q.declines_by_meaning or not (hits or distinctive):
             return self.decline_offtopic(q, d, used)
         if hits:

@@ -18,6 +18,7 @@ from .parse import load_corpus
 from .profile import NoticeProfile
 from .records import Answer, Corpus, Grounding, StreamEvent, Turn
 from .retrieve import HybridRetriever, token_cache_path
+from .sentences import is_current as sentences_current, load_ranker, train as train_sentences
 from .understand import Understanding
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class Assistant:
                 understanding = Understanding(corpus, linker, profile, intents)
                 if not is_current(understanding, config.corpus_dir):
                     train(understanding, config.corpus_dir)  # the frame model, from the question bank
+                if not sentences_current(config.corpus_dir, embeddings):
+                    train_sentences(corpus, config.corpus_dir, embeddings)  # the sentence ranker, from the bank
         return state
 
     @classmethod
@@ -83,9 +86,9 @@ class Assistant:
         if config.frame_model and (config.corpus_dir / FRAMES_FILE).exists():
             understanding.frames = load_frames(understanding, config.corpus_dir)
             understanding.frame_table = FrameTable.load(config.corpus_dir / FRAMES_FILE)
-        return cls(config=config, corpus=corpus, index_state=state, retriever=retriever,
-                   answerer=GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever,
-                                             profile=profile))
+        answerer = GroundedAnswerer(corpus=corpus, understanding=understanding, retriever=retriever, profile=profile)
+        answerer.sentences = load_ranker(corpus, config.corpus_dir, embeddings)
+        return cls(config=config, corpus=corpus, index_state=state, retriever=retriever, answerer=answerer)
 
     @property
     def history_limits(self) -> HistoryLimits:

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--force", action="store_true", help="rebuild even when the index is fresh")
     index.add_argument("--check", action="store_true", help="only report whether the index is fresh")
 
-    tr = sub.add_parser("train", parents=[common], help="train the frame model from the question bank (corpus/bank)")
+    tr = sub.add_parser("train", parents=[common], help="train the frame model and the sentence ranker from the question bank (corpus/bank)")
     tr.add_argument("--lowo", action="store_true", help="also print leave-one-writer-out frame accuracy")
     ev = sub.add_parser("eval", parents=[common, llm], help="run the evaluation set and print the table")
     ev.add_argument("--set", type=Path, dest="eval_set", help="questions JSONL (default tests/eval/questions.jsonl)")
@@ -234,6 +234,11 @@ def cmd_train(args, config: Config) -> int:
     model = train(understanding, config.corpus_dir)
     print(f"wrote {config.corpus_dir / MODEL_FILE}: {len(model.classes)} frames, {len(model.vocabulary)} features, "
           f"temperature {model.temperature:.2f}, key {model.key}")
+    from .sentences import MODEL_FILE as SENTENCES_FILE, train as train_sentences
+
+    ranker = train_sentences(assistant.corpus, config.corpus_dir, understanding.intents.embeddings)
+    print(f"wrote {config.corpus_dir / SENTENCES_FILE}: sentence ranker, quotes at probability "
+          f"{ranker.min_probability:.2f}, key {ranker.key}")
     if args.lowo:
         reports, per_frame = leave_one_writer_out(understanding, config.corpus_dir)
         for r in reports:
