@@ -53,6 +53,9 @@ class FrameSpec:
     decline: str | None = None
     header: bool = False
     status: bool = False
+    # a higher bar for a question written mostly in latin letters, where the bank has one writer of twelve: a
+    # frame that declines on its own reading (an injection) is not applied on a thin reading of English
+    min_confidence_latin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ class FrameTable:
     def load(cls, path: Path) -> "FrameTable":
         data = json.loads(path.read_text(encoding="utf-8"))
         frames = {name: FrameSpec(name=name, wants=tuple(f.get("wants", ())), topics=tuple(f.get("topics", ())),
-                                  decline=f.get("decline"), header=bool(f.get("header")), status=bool(f.get("status")))
+                                  decline=f.get("decline"), header=bool(f.get("header")), status=bool(f.get("status")),
+                                  min_confidence_latin=f.get("min_confidence_latin"))
                   for name, f in data["frames"].items()}
         return cls(frames=frames, min_confidence=float(data["min_confidence"]))
 

@@ -69,6 +69,13 @@ class HistoryLimits:
     chars: int = 60_000
 
 
+def latin_share(text: str) -> float:
+    """The share of latin letters among the letters and Chinese characters of a text (0 when it has neither)."""
+    latin = sum(1 for c in text if "a" <= c.lower() <= "z")
+    han = sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
+    return latin / (latin + han) if latin + han else 0.0
+
+
 def clean_text(text: object, what: str = "question") -> str:
     """`text` with control characters removed; InputError if it is not text or holds a lone surrogate."""
     text = refuse_surrogates(text, what)

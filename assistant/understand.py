@@ -17,7 +17,7 @@ from .frames import FrameGuess, FrameModel, FrameTable, masked
 from .intents import DECLINE_INTENTS, IntentClassifier
 from .link import EntityLinker, MatchKind, Mentions, SubjectLink, chinese_number
 from .config import REPO_ROOT
-from .normalize import normalize
+from .normalize import latin_share, normalize
 from .profile import NoticeProfile
 from .records import AnnexRow, Corpus, Turn
 
@@ -225,6 +225,9 @@ class Understanding:
         q = replace(q, frame=guess.frame, confidence=guess.confidence)
         spec = self.frame_table.frames.get(guess.frame)
         if spec is None or guess.confidence < self.frame_table.min_confidence:
+            return q
+        if spec.min_confidence_latin is not None and latin_share(q.text) >= 0.5 and (
+                guess.confidence < spec.min_confidence_latin):
             return q
         wants, topics, m = set(q.wants), list(q.topics), q.mentions
         intent = q.intent if q.intent not in DECLINE_INTENTS else None
