@@ -220,6 +220,9 @@ _SECTOR_ITEMS = 4
 _PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
 # Particles that may follow a name without naming another job (钳工嘅, 那个电工的)
 _PARTICLES = ("嘅", "的", "个", "级")
+# Single characters that may stand right before a name without making another job: particles, pronouns, measure
+# words, 老 (老钳工), and the Cantonese particles of the 繁體 writers (嘅, 咗, 啲, 咁, 系)
+_SINGLE_GLUE = frozenset("老我你他她俺咱的了个嘅咗啲哋咁系是在当号张位名这那每")
 # Parts of speech (jieba) that, before a name, make a longer job name (医疗美容师, 数控车工): nouns and abbreviations
 _NOUNISH = frozenset({"n", "nz", "ns", "nt", "ng", "nrt", "vn", "j", "l", "i"})
 # Tokens that end a modifier run to the left: pronouns, verbs and particles of a question, not part of a name.
@@ -538,9 +541,10 @@ class EntityLinker:
 
     def _in_context(self, name: str) -> str:
         """The known name form a span ends with (before level and certificate words), when what comes before it is
-        words of the sentence, not part of a longer job name: a word that is not a noun (老钳工, 我刚考完中式烹调师,
-        一辈子印花工, 家里长辈有张高级美发师), or nothing. A noun before it (医疗美容师, 数控车工, 模具钳工) makes another
-        job, which stays unlinked and is declined by name. '' when there is no such form."""
+        words of the sentence, not part of a longer job name: the word right before the name is not a noun (老钳工,
+        我刚考完中式烹调师, 一辈子印花工, 家里长辈有张高级美发师), or there is nothing. A noun (医疗美容师, 模具钳工) or a
+        single character that is no particle (挡车工) makes another job, which stays unlinked and is declined by name.
+        '' when there is no such form."""
         rest = name
         changed = True
         while changed:  # 钳工高级 → 钳工, 劳动关系协调员三级 → 劳动关系协调员
@@ -561,8 +565,10 @@ class EntityLinker:
             return form if rest != name else ""
         from jieba import posseg  # part-of-speech tables load only for a span that is not a known form
 
-        words = posseg.lcut(before)
-        return "" if all(w.flag in _NOUNISH for w in words) else form
+        last = posseg.lcut(before)[-1]  # the word right before the name decides
+        if len(last.word) == 1:  # one character glues into a name (挡车工, 修脚工) unless it is a particle or pronoun
+            return form if last.word in _SINGLE_GLUE else ""
+        return "" if last.flag in _NOUNISH else form
 
     def _near(self, name: str) -> tuple[str, ...]:
         """Annex names an unlinked subject contains (医疗美容师 ⊃ 美容师) or is contained in (营养师 ⊂ 公共营养师)."""

@@ -123,3 +123,8 @@ def test_english_words_are_not_read_as_pinyin_names(link):
 ])
 def test_sector_words_come_from_the_annex_names(link, question, sectors):
     assert link(question).sectors == sectors
+
+
+def test_a_single_character_before_a_name_makes_another_job(link):
+    m = link("纺织挡车工算第几批？")
+    assert m.occupations == () and "纺织挡车工" in m.unknown_names
