@@ -157,6 +157,7 @@ class Lexicon:
     # forms that are also what people call a role or an office (HR: the staff office, not only its certificate):
     # the job only when no other job is named, or when a certificate word follows (HR证)
     roles: set[str] = field(default_factory=set)
+    english: dict[str, set[str]] = field(default_factory=dict)  # English alias as written (spaces kept) → occupations
 
     def add(self, table: dict, form: str, target) -> None:
         form = _fold(form)
@@ -195,6 +196,8 @@ class Lexicon:
                     alias, target, kind = rec["alias"].strip(), rec["target"].strip(), rec["kind"].strip()
                     if kind in ("occupation", "role") and target in known_occ:
                         lex.add(lex.occupations, alias, target)
+                        if alias.isascii():
+                            lex.english.setdefault(alias.lower(), set()).add(target)
                         if kind == "role":
                             lex.roles.add(_fold(alias))
                     elif kind == "qualification" and target in quals:
@@ -313,6 +316,7 @@ class EntityLinker:
         self._sounds: tuple[list, dict] | None = None
         self._typed: dict[str, set[str]] | None = None
         self._sector_vocabulary: frozenset[str] | None = None
+        self._english_words: dict[frozenset[str], set[str]] | None = None
         self._corpus = corpus  # pinyin of the name forms run together → occupations  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
         self._item_stems: dict[str, set[int]] = {}
@@ -627,6 +631,12 @@ class EntityLinker:
             typed = self.by_typed_pinyin(lowered)  # dian gong zheng, gangjingong: a name typed in pinyin
             occupations += [(0, name) for _, name in typed]
             subjects += [SubjectLink(span=t, name=t, kind=MatchKind.TYPO, occupations=(n,)) for t, n in typed]
+        if not (occupations or any(s.linked for s in subjects)) and _PINYIN_WORDS.search(lowered):
+            worded = self.by_english_words(question)  # relay protection job → relay protection technician
+            if worded:  # the English words read as a name are that subject, not a name the annex lacks
+                subjects = [s for s in subjects if s.linked or not s.name.isascii()]
+            occupations += [(0, name) for _, name in worded]
+            subjects += [SubjectLink(span=t, name=t, kind=MatchKind.CUE, occupations=(n,)) for t, n in worded]
         if not (occupations or any(s.linked for s in subjects)):
             occupations += roles  # (我是HR，保安员证…: the role word is who asks, the certificate is the subject)
         masked = "".join("　" if t else ch for ch, t in zip(text, taken))
@@ -737,6 +747,28 @@ class EntityLinker:
                         found.append((" ".join(words[i : i + size]), next(iter(names))))
         return list(dict.fromkeys(found))
 
+    def by_english_words(self, question: str) -> list[tuple[str, str]]:
+        """An English name said in other words: the English alias whose distinctive words (not worker, operator,
+        technician …) all occur in the question, two words or more, or one long word; the alias with the most such
+        words wins, and only when it names one or two occupations. A guess, said as one (kind CUE)."""
+        if self._english_words is None:
+            self._english_words = {}
+            for form, names in self.lexicon.english.items():
+                if form.isascii():
+                    words = frozenset(_english_tokens(form)) - _GENERIC_ENGLISH
+                    if len(words) >= 2 or any(len(w) >= 7 for w in words):
+                        self._english_words.setdefault(words, set()).update(names)
+        asked = set(_english_tokens(question))
+        found = [(len(words), words, names) for words, names in self._english_words.items() if words <= asked]
+        if not found:
+            return []
+        best = max(n for n, _, _ in found)
+        names = sorted({name for n, _, ns in found if n == best for name in ns})
+        if len(names) > 2:
+            return []
+        said = " ".join(sorted(next(w for n, w, _ in found if n == best)))
+        return [(said, name) for name in names]
+
     def _batches(self, text: str) -> tuple[str, ...]:
         found: list[str] = []
         for m in _BATCH_REF.finditer(text):
@@ -843,6 +875,21 @@ def _is_noun(word: str) -> bool:
     from jieba import posseg
 
     return all(w.flag == "n" for w in posseg.lcut(word))
+
+
+# English words that say someone works, not at what (an English name said in other words is matched without them)
+_GENERIC_ENGLISH = frozenset("worker operator technician tech tester maker staff personnel specialist job occupation "
+                             "qualification certificate employee person people man woman the of and for in a an "
+                             "official officer".split())
+
+
+def _english_tokens(text: str) -> list[str]:
+    """Lower-case English words without accents, a plural s taken off (makers → maker, glasses stays)."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z]+", plain)
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
 
 
 def _is_cjk(token: str) -> bool:

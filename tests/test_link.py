@@ -128,3 +128,17 @@ def test_sector_words_come_from_the_annex_names(link, question, sectors):
 def test_a_single_character_before_a_name_makes_another_job(link):
     m = link("纺织挡车工算第几批？")
     assert m.occupations == () and "纺织挡车工" in m.unknown_names
+
+
+@pytest.mark.parametrize("question, occupation", [
+    ("Which qualification group does the relay protection job belong to?", "继电保护员"),
+    ("Motor vehicle inspection worker - who runs that one?", "机动车检测工"),
+    ("When is the eyeglass refraction technician qualification dropped?", "眼镜验光员"),
+])
+def test_an_english_name_said_in_other_words_is_read_as_a_guess(link, question, occupation):
+    m = link(question)
+    assert m.occupations == (occupation,) and all(s.kind.value == "cue" for s in m.subjects)
+
+
+def test_english_words_that_say_only_that_someone_works_name_no_job(link):
+    assert link("I am a worker in china, is my certificate valid?").occupations == ()
