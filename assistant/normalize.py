@@ -1,4 +1,5 @@
-"""Input normalisation: what users type (全角, 繁體, stray spaces) → one canonical Simplified form."""
+"""Input normalisation: what users type (全角, 繁體 with Taiwan words, written Cantonese, stray spaces) → one canonical
+Simplified Mandarin form."""
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ import opencc
 
 from .records import Turn
 
-_converter = opencc.OpenCC("t2s")
+_converter = opencc.OpenCC("tw2sp")  # 繁→简 with Taiwan words (資訊→信息, 網路→网络, 晶片→芯片)
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
@@ -20,6 +21,27 @@ _KEEP = {"，": "，", "。": "。", "？": "？", "！": "！", "：": "：", "
 _AFTER_T2S = {"証": "证", "資格": "资格", "甚麼": "什么", "麽": "么", "囉": "啰"}
 
 MAX_QUESTION_CHARS = 2000
+
+# Cantonese written words → Mandarin (applied after 繁→简, only to a text with Cantonese particles in it, so that
+# 系统 or 仲裁 in a Mandarin question are never touched): the words people write, not the notice's domain.
+_CANTONESE_MARK = re.compile("[嘅咗冇唔喺嚟啲咩乜畀嘢佢哋咁噉睇搵揾嗰攞㗎]|系咪|点解|边个|边啲|而家|依家")
+_CANTONESE = [(re.compile(a), b) for a, b in (
+    ("系唔系|系咪", "是不是"), ("唔系", "不是"), ("有冇", "有没有"), ("(?<![关联体维派世])系(?![统列数])", "是"),
+    ("乜嘢|乜", "什么"), ("咩", "什么"), ("点解", "为什么"), ("点样|点", "怎么"), ("边个", "哪个"), ("边啲", "哪些"),
+    ("边度", "哪里"), ("边", "哪"), ("几时", "什么时候"), ("几多", "多少"), ("仲(?!裁)", "还"), ("而家|依家", "现在"),
+    ("佢哋", "他们"), ("我哋", "我们"), ("你哋", "你们"), ("佢", "他"), ("哋", "们"), ("呢个", "这个"), ("呢份", "这份"),
+    ("呢啲", "这些"), ("嗰", "那"), ("嘅", "的"), ("咗", "了"), ("冇", "没有"), ("唔", "不"), ("喺", "在"), ("嚟", "来"),
+    ("啲", "些"), ("畀", "给"), ("睇", "看"), ("搵|揾", "找"), ("攞", "拿"), ("咁|噉", "这样"), ("㗎", ""),
+)]
+
+
+def mandarin(text: str) -> str:
+    """Cantonese written words in a (simplified) text as Mandarin; a text without Cantonese particles unchanged."""
+    if not _CANTONESE_MARK.search(text):
+        return text
+    for pattern, word in _CANTONESE:
+        text = pattern.sub(word, text)
+    return text
 
 
 class InputError(ValueError):
@@ -48,6 +70,7 @@ def normalize(text: str) -> str:
     simplified = _converter.convert(folded)
     for old, new in _AFTER_T2S.items():
         simplified = simplified.replace(old, new)
+    simplified = mandarin(simplified)
     simplified = _CJK_GAP.sub(_join_or_split, simplified)
     simplified = simplified.replace("?", "？").replace("!", "！")
     return _SPACES.sub(" ", simplified).strip()

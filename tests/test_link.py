@@ -142,3 +142,13 @@ def test_an_english_name_said_in_other_words_is_read_as_a_guess(link, question, 
 
 def test_english_words_that_say_only_that_someone_works_name_no_job(link):
     assert link("I am a worker in china, is my certificate valid?").occupations == ()
+
+
+@pytest.mark.parametrize("typed, mandarin", [
+    ("通知係發畀邊啲單位嘅？", "通知是发给哪些单位的？"),
+    ("我喺東莞做電工，張電工證仲有冇用㗎？", "我在东莞做电工，张电工证还有没有用？"),
+    ("資訊通信網路機務員歸哪個部門", "信息通信网络机务员归哪个部门"),
+    ("系统里的劳动仲裁记录", "系统里的劳动仲裁记录"),  # no Cantonese particle: Mandarin words untouched
+])
+def test_written_cantonese_and_taiwan_words_become_mandarin(typed, mandarin):
+    assert normalize(typed) == mandarin
