@@ -154,7 +154,8 @@ class GroundedAnswerer:
               self.ask_which_job, guard=True),
             # 第一批里跟制冷有关的有哪些, 建筑类的有几个: a list narrowed by words of the annex's names
             R("sectors", lambda q: bool(q.mentions.sectors) and "sector" in q.flags and bool({"list", "count"} & q.wants)
-              and not q.mentions.items and not any(s.kind == MatchKind.EXACT for s in q.mentions.subjects)
+              and not (q.mentions.items or q.mentions.departments)
+              and not any(s.kind == MatchKind.EXACT for s in q.mentions.subjects)
               and all(any(w in o for w in q.mentions.sectors) for o in q.mentions.occupations), self.answer_sectors),
             R("occupations", lambda q: bool(q.mentions.occupations), self.answer_occupations),
             R("items", lambda q: bool(q.mentions.items), self.answer_items),

@@ -219,6 +219,8 @@ def _fold(text: str) -> str:
 _JOB_HEADS = ("师", "员", "工", "士")
 # A word found in the names of more items than this names no sector (生产, 制造, 服务)
 _SECTOR_ITEMS = 4
+# What follows a word used as a sector (制冷有关, 建筑类, 纺织厂, 餐饮那一项, 化工职业): a word elsewhere is no sector
+_SECTOR_NEXT = re.compile(r"(?:[的之]|这?一?块|方面的?)?(?:有关|相关|类|方面|行业|领域|厂|企业|公司|单位|那|这|工种|职业|专业|岗位|人员)")
 # Runs of latin words (pinyin typed on a phone, or English)
 _PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
 # Particles that may follow a name without naming another job (钳工嘅, 那个电工的)
@@ -688,7 +690,8 @@ class EntityLinker:
     def sector_words(self, text: str) -> tuple[str, ...]:
         """Words of the annex's names (jieba words of the item and occupation names, two characters or more) that
         name a sector: found in the names of at most `_SECTOR_ITEMS` items and nowhere in the notice body (安全, 评价,
-        技能 are words of the body; 人员, 服务, 制造 of every other name). A word inside a full annex name the question
+        技能 are words of the body; 人员, 服务, 制造 of every other name), and followed in the question by what makes a
+        word a sector (有关, 类, 行业, 厂, 那一项 …: _SECTOR_NEXT). A word inside a full annex name the question
         writes out (制冷 in 制冷工) is that name, not a sector."""
         if self._sector_vocabulary is None:
             names: dict[int, str] = {}
@@ -699,11 +702,12 @@ class EntityLinker:
             words = {w for r in self._corpus.annex_rows for name in (r.qualification, r.occupation)
                      for w in plain.lcut(_fold(name)) if len(w) >= 2 and _is_cjk(w)}
             plain.initialize()
-            words |= {w[i:i + 2] for w in words for i in range(len(w) - 1) if plain.FREQ.get(w[i:i + 2])}  # 建筑安装 → 建筑
+            words |= {w[:2] for w in words if len(w) > 2 and plain.FREQ.get(w[:2])}  # 建筑安装 → 建筑
             self._sector_vocabulary = frozenset(
                 w for w in words if 1 <= sum(w in n for n in names.values()) <= _SECTOR_ITEMS and w not in body)
         spoken = [n for n in self._exact_names if n in text]
-        found = [w for w in self._sector_vocabulary if w in text and not any(w in n for n in spoken)]
+        found = [w for w in self._sector_vocabulary if any(_SECTOR_NEXT.match(text, m.end()) for m in re.finditer(
+            re.escape(w), text)) and not any(w in n for n in spoken)]
         found = [w for w in found if not any(w != o and w in o for o in found)]  # the longest word only
         return tuple(sorted(found, key=text.find))
 

@@ -152,3 +152,7 @@ def test_english_words_that_say_only_that_someone_works_name_no_job(link):
 ])
 def test_written_cantonese_and_taiwan_words_become_mandarin(typed, mandarin):
     assert normalize(typed) == mandarin
+
+
+def test_a_verb_of_the_annex_names_is_no_sector(link):
+    assert link("第一批退出的里面有哪些是烹饪类的？我们要提前准备").sectors == ()
