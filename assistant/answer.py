@@ -604,6 +604,9 @@ class GroundedAnswerer:
                 d.say(f"拟依照法定程序调整为准入类职业资格的职业共{len(batch_rows)}个：{names}。"
                       "它们与公共安全、人身健康、生命财产安全等密切相关，不分批退出，而是依法调整为准入类职业资格。",
                       *self.batch_citations(batch_rows, used), *[self.row_citation(i, g) for i, g in by_item.items()])
+                if "deadline" in wants:  # 准入类的调整什么时候完成: clause 二 sets one time for all of its work
+                    d.say("通知第二条要求上述有关工作于今年年底前完成。", self.clause_citation(2, ("年底前完成",)))
+                    used += self.clause_sentence_ids(2, ("年底前完成",))
             else:
                 info = self.profile.batch(batch)
                 d.say(f"{info.word}是{info.organiser}组织实施的{info.items}项职业资格（涉及{info.occupations}个职业），"
