@@ -11,7 +11,10 @@ import opencc
 
 from .records import Turn
 
-_converter = opencc.OpenCC("tw2sp")  # 繁→简 with Taiwan words (資訊→信息, 網路→网络, 晶片→芯片)
+_converter = opencc.OpenCC("t2s")
+# Taiwan and Hong Kong words for things the annex names in mainland words (OpenCC's tw2sp does this too, but it
+# also turns 批次 into 批量, 文件 into 文档 and 什么 into 什幺: only these words are taken)
+_REGIONAL = {"资讯": "信息", "网路": "网络", "晶片": "芯片", "软体": "软件", "硬体": "硬件", "人资": "人力资源"}
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
@@ -68,7 +71,7 @@ def normalize(text: str) -> str:
         out.append(_KEEP.get(ch) or unicodedata.normalize("NFKC", ch))
     folded = "".join(out)
     simplified = _converter.convert(folded)
-    for old, new in _AFTER_T2S.items():
+    for old, new in (*_AFTER_T2S.items(), *_REGIONAL.items()):
         simplified = simplified.replace(old, new)
     simplified = mandarin(simplified)
     simplified = _CJK_GAP.sub(_join_or_split, simplified)

@@ -156,3 +156,9 @@ def test_written_cantonese_and_taiwan_words_become_mandarin(typed, mandarin):
 
 def test_a_verb_of_the_annex_names_is_no_sector(link):
     assert link("第一批退出的里面有哪些是烹饪类的？我们要提前准备").sectors == ()
+
+
+def test_regional_words_do_not_change_the_notices_own_words():
+    # 批次, 文件, 什么, 程序 are the same words in Taiwan; a phrase table that maps them would change the question
+    assert normalize("为什么这个文件的批次和法定程序是这样") == "为什么这个文件的批次和法定程序是这样"
+    assert normalize("為什麼這個文件的批次") == "为什么这个文件的批次"
