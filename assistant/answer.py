@@ -135,7 +135,7 @@ class GroundedAnswerer:
             # as context: 育婴员我知道在名单里，家政服务员在不在？)
             R("subject_not_in_annex", lambda q: bool(q.mentions.unlinked) and (
                 not q.mentions.occupations or q.compared_to_linked
-                or q.frame_applied and q.frame == "decline_not_in_annex"), self.decline_unlinked, guard=True),
+                or "unlinked_asked" in q.flags), self.decline_unlinked, guard=True),
             # (a wrong year in a question about the notice's own date is a false premise the header answers)
             R("other_year", lambda q: bool(self._other_years(q)) and not (
                 q.mentions.occupations or q.mentions.items or "issue_date" in q.header_facts),

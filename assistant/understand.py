@@ -109,6 +109,20 @@ class Interpretation:
         return self.intent in DECLINE_INTENTS
 
 
+_CLAUSE_ENDS = frozenset("，。？！；,.?!;")
+
+
+def _apart(text: str, m: Mentions) -> bool:
+    """No linked subject stands in the same clause (between punctuation) as a subject the annex lacks."""
+    folded = "".join(text.split()).lower()  # the linker's positions are in the text without spaces
+
+    def clause(s: SubjectLink) -> int:
+        return sum(ch in _CLAUSE_ENDS for ch in folded[: s.start])
+
+    unlinked = {clause(s) for s in m.subjects if not s.linked}
+    return bool(unlinked) and not unlinked & {clause(s) for s in m.subjects if s.linked}
+
+
 class Understanding:
     """The understand stage: a typed Interpretation of one question with its history."""
 
@@ -245,6 +259,10 @@ class Understanding:
                              if s.linked else s for s in m.subjects)
             m = replace(m, occupations=(), fuzzy=(), subjects=unlinked, unknown_names=tuple(s.name for s in unlinked))
             return replace(q, mentions=m, frame_applied=True)
+        if spec.decline == "not_in_annex" and m.unlinked and _apart(q.text, m):
+            # 育婴员我知道在名单里，家政服务员在不在？ — the job asked about is the one the annex lacks; the linked
+            # ones stand in other clauses, as context (焊工和电工分别是第几批 asks both: answered and declined)
+            return replace(q, frame_applied=True, flags=q.flags | {"unlinked_asked"})
         if spec.decline in ("not_in_annex", "false_premise"):
             return replace(q, frame_applied=True)  # the linker's and the guards' findings decline it
         # an answerable frame: what the patterns took for a practical matter or an injection is not one

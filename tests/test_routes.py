@@ -138,3 +138,13 @@ def test_a_sector_list_without_rows_in_the_batch_names_the_batch_it_lacks(answer
 def test_a_sector_word_without_a_list_or_count_asked_is_not_a_list(answerer):
     q = interp("制冷有关的证还有用吗", wants=("validity",), flags=("sector",), sectors=("制冷",), frame="validity")
     assert answerer.route(q).name != "sectors"
+
+
+def test_a_job_the_annex_lacks_asked_beside_a_linked_one_answers_both_but_alone_in_its_clause_declines(answerer):
+    both = interp("焊工和电工分别是第几批", occupations=("电工",), subjects=(unknown("焊工"), exact("电工")),
+                  frame="decline_not_in_annex", wants=("batch",))
+    assert answerer.route(both).name == "occupations"
+    apart = interp("育婴员我知道在名单里，家政服务员在不在", occupations=("育婴员",),
+                   subjects=(exact("育婴员"), unknown("家政服务员")), frame="decline_not_in_annex",
+                   flags=("unlinked_asked",))
+    assert answerer.route(apart).name == "subject_not_in_annex"
