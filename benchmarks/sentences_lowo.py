@@ -25,22 +25,9 @@ sys.path.insert(0, str(ROOT))
 from assistant import Assistant  # noqa: E402
 from assistant import sentences as S  # noqa: E402
 from assistant.config import Config  # noqa: E402
-from assistant.evaluate import EvalCase, check_answer  # noqa: E402
 from assistant.frames import fit, read_bank  # noqa: E402
 from assistant.learn import C, examples  # noqa: E402
-
-
-def score(a: Assistant, rows: list[dict]) -> tuple[list[bool], list[dict]]:
-    oks, fails = [], []
-    for r in rows:
-        case = EvalCase.model_validate({**r, "category": r.get("category") or r["frame"]})
-        ans = a.ask(case.question, history=[t.model_dump() for t in case.history])
-        ok, _, missing = check_answer(case, ans.answered, ans.answer, [c.label for c in ans.citations])
-        oks.append(ok)
-        if not ok:
-            fails.append({"id": r["id"], "frame": r["frame"], "question": r["question"], "missing": missing,
-                          "answer": ans.answer[:200]})
-    return oks, fails
+from lowo import score  # noqa: E402  (benchmarks/lowo.py: the same end-to-end scoring)
 
 
 def pct(v: list[bool]) -> float:

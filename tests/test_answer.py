@@ -281,3 +281,8 @@ def test_counts_are_rows_as_the_notice_counts_them_and_a_name_printed_twice_is_m
     assert "16个" in a.answer and "两行同名" in a.answer
     a = ask("附件第25项有哪些职业")
     assert "3个职业" in a.answer and "两行同名" in a.answer and "附件第25项" in {c.label for c in a.citations}
+
+
+def test_a_deadline_asked_of_the_licensing_group_is_clause_two_s_year_end(ask):
+    a = ask("调整为准入类的职业，相关工作通知要求什么时候完成？")
+    assert "年底前" in a.answer and "第二条" in {c.label for c in a.citations}

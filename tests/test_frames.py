@@ -193,3 +193,19 @@ def test_a_job_the_annex_lacks_in_a_clause_of_its_own_is_the_one_asked(understan
     assert "unlinked_asked" in q.flags
     q = decided(understanding, "焊工和电工分别是第几批？", "decline_not_in_annex")
     assert "unlinked_asked" not in q.flags and "电工" in q.mentions.occupations
+
+
+def test_training_vectors_are_kept_exactly_and_only_in_a_folder_given(tmp_path):
+    from assistant.learn import _VectorCache
+
+    cache = _VectorCache(tmp_path, "Fake")
+    vector = [0.1, 1 / 3, -2.5e-7]
+    cache.put("电工证还有用吗", vector)
+    cache.save()
+    again = _VectorCache(tmp_path, "Fake")
+    assert again.get("电工证还有用吗") == vector and again.get("别的问题") is None  # float64: training is unchanged
+    assert _VectorCache(tmp_path, "Other").get("电工证还有用吗") is None  # one file per embedding
+    nowhere = _VectorCache(None, "Fake")
+    nowhere.put("电工证还有用吗", vector)
+    nowhere.save()
+    assert nowhere.get("电工证还有用吗") is None and sorted(p.name for p in tmp_path.iterdir()) == ["bank-vectors-Fake.npz"]
