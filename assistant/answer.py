@@ -538,18 +538,20 @@ class GroundedAnswerer:
         return rows
 
     def answer_sectors(self, q, d, used):
-        """Rows whose occupation or 职业资格 name contains a sector word of the question, narrowed by the batches and
-        departments it names; said to be a search of the names (the notice classifies no sectors)."""
+        """The rows corpus/sectors.csv gives for the question's sector words, narrowed by the batches and departments
+        it names; said to be a lookup by sector (the notice classifies no sectors)."""
         m = q.mentions
         batches = [b for b in m.batches if b != NO_BATCH]
         words = "、".join(f"「{w}」" for w in m.sectors)
+        table = self.linker.sector_rows
+        wanted = {row for w in m.sectors for row in table.get(w, ())}
         named = [r for r in self.corpus.annex_rows
-                 if any(w in r.occupation.replace(" ", "") or w in r.qualification for w in m.sectors)]
+                 if (r.item, "") in wanted or (r.item, r.occupation.replace(" ", "")) in wanted]
         named = [r for r in named if all(x in r.departments for x in m.departments)]
         chosen = [r for r in named if not batches or r.batch in batches]
         scope = "".join(self.profile.batch_word(b) for b in batches)
         if not chosen:
-            d.parts.append(f"附件中名称含{words}的职业没有{scope}的。")
+            d.parts.append(f"附件中与{words}有关的职业没有{scope}的。")
             chosen, batches, scope = named, [], ""
             if not chosen:
                 return []
@@ -558,10 +560,10 @@ class GroundedAnswerer:
             by_item.setdefault(r.item, []).append(r)
         count = len(chosen)
         cites = [self.row_citation(item, g) for item, g in by_item.items()]
-        d.say(f"附件中职业或职业资格名称含{words}的{scope}职业共{count}个，涉及{len(by_item)}项"
+        d.say(f"附件中与{words}有关的{scope}职业共{count}个，涉及{len(by_item)}项"
               f"（{self.batch_summary(chosen)}）：", *cites[: MAX_CITATIONS - 2])
         self.list_items(d, by_item, show_batch=not batches)
-        d.parts.append("（这是按附件名称中的字词查找的结果：通知没有按行业划分职业，名称不含这些字的职业也可能与您说的行业有关。）")
+        d.parts.append("（通知没有按行业划分职业：这是按职业名称和行业对照表查找的结果，可能不全。）")
         for c in self.batch_citations(chosen, used):
             d.cite(c)
         self.follow(d, self.F["validity"], self.F["first_batch"])

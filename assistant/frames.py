@@ -263,7 +263,8 @@ def read_bank(corpus_dir: Path) -> list[dict]:
 def model_key(corpus_dir: Path, *extra: bytes) -> str:
     """What a stored model was trained from: the bank, the frame table, the pattern and alias tables, the features."""
     h = hashlib.sha256(FEATURES_VERSION.encode())
-    for path in bank_files(corpus_dir) + [corpus_dir / n for n in (FRAMES_FILE, "patterns.json", "aliases.csv", "cues.csv")]:
+    for path in bank_files(corpus_dir) + [corpus_dir / n for n in (FRAMES_FILE, "patterns.json", "aliases.csv", "cues.csv",
+                                                                   "sectors.csv")]:
         h.update(path.name.encode())
         h.update(path.read_bytes() if path.exists() else b"")
     for e in extra:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 import jieba
 
+from .parse import CorpusIntegrityError
 from .profile import NoticeProfile
 from .records import BATCH_1, BATCH_2, BATCH_LICENSED, Corpus
 from .words import use_dictionary
@@ -20,6 +22,10 @@ from .words import use_dictionary
 
 ALIASES_FILE = "aliases.csv"
 CUES_FILE = "cues.csv"  # words of a job description that identify an occupation (假牙 → 口腔修复体制作工)
+# Sector words → annex rows (食品 → items 47–49 …): reviewed rows, and rows seeded from the annex's own names by
+# scripts/sectors_from_names.py. An empty occupation is the whole item.
+SECTORS_FILE = "sectors.csv"
+SECTOR_COLUMNS = ["sector", "item", "occupation", "source"]
 NO_BATCH = "none"  # a batch the notice does not have (第三批 …)
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -217,10 +223,9 @@ def _fold(text: str) -> str:
 
 # Subject spans: a noun phrase that ends in one of these heads names a job, a qualification or a certificate.
 _JOB_HEADS = ("师", "员", "工", "士")
-# A word found in the names of more items than this names no sector (生产, 制造, 服务)
-_SECTOR_ITEMS = 4
 # What follows a word used as a sector (制冷有关, 建筑类, 纺织厂, 餐饮那一项, 化工职业): a word elsewhere is no sector
-_SECTOR_NEXT = re.compile(r"(?:[的之]|这?一?块|方面的?)?(?:有关|相关|类|方面|行业|领域|厂|企业|公司|单位|那|这|工种|职业|专业|岗位|人员)")
+_SECTOR_NEXT = re.compile(r"(?:[的之]|这?一?块|方面的?)?(?:有关|相关|类|方面|行业|领域|厂|企业|公司|单位|那|这|工种|职业|专业|岗位|人员)"
+                          r"|(?:里|上|中|内)(?:的|面的|头的)")  # 工地上的, 医院里的
 # Runs of latin words (pinyin typed on a phone, or English)
 _PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
 # Particles that may follow a name without naming another job (钳工嘅, 那个电工的)
@@ -317,7 +322,7 @@ class EntityLinker:
                                for f, _ in self._forms if f.isascii()}
         self._sounds: tuple[list, dict] | None = None
         self._typed: dict[str, set[str]] | None = None
-        self._sector_vocabulary: frozenset[str] | None = None
+        self.sector_rows = read_sectors(aliases_path.with_name(SECTORS_FILE) if aliases_path else None, corpus)
         self._english_words: dict[frozenset[str], set[str]] | None = None
         self._corpus = corpus  # pinyin of the name forms run together → occupations  # pinyin of the name forms, made on the first typo check
         self._item_count = max(corpus.item_numbers())
@@ -688,25 +693,11 @@ class EntityLinker:
         )
 
     def sector_words(self, text: str) -> tuple[str, ...]:
-        """Words of the annex's names (jieba words of the item and occupation names, two characters or more) that
-        name a sector: found in the names of at most `_SECTOR_ITEMS` items and nowhere in the notice body (安全, 评价,
-        技能 are words of the body; 人员, 服务, 制造 of every other name), and followed in the question by what makes a
-        word a sector (有关, 类, 行业, 厂, 那一项 …: _SECTOR_NEXT). A word inside a full annex name the question
-        writes out (制冷 in 制冷工) is that name, not a sector."""
-        if self._sector_vocabulary is None:
-            names: dict[int, str] = {}
-            for r in self._corpus.annex_rows:
-                names[r.item] = names.get(r.item, "") + f"{_fold(r.qualification)}|{_fold(r.occupation)}|"
-            body = "".join(_fold(c.text) for c in self._corpus.clauses)
-            plain = jieba.Tokenizer()  # the general dictionary: the project's keeps every annex name in one piece
-            words = {w for r in self._corpus.annex_rows for name in (r.qualification, r.occupation)
-                     for w in plain.lcut(_fold(name)) if len(w) >= 2 and _is_cjk(w)}
-            plain.initialize()
-            words |= {w[:2] for w in words if len(w) > 2 and plain.FREQ.get(w[:2])}  # 建筑安装 → 建筑
-            self._sector_vocabulary = frozenset(
-                w for w in words if 1 <= sum(w in n for n in names.values()) <= _SECTOR_ITEMS and w not in body)
+        """Sector words of corpus/sectors.csv the question uses as a sector: followed by what makes a word a sector
+        (有关, 类, 行业, 厂, 里的, 那一项 …: _SECTOR_NEXT). A word inside a full annex name the question writes out
+        (制冷 in 制冷工) is that name, not a sector; of two words found, one inside the other, the longer."""
         spoken = [n for n in self._exact_names if n in text]
-        found = [w for w in self._sector_vocabulary if any(_SECTOR_NEXT.match(text, m.end()) for m in re.finditer(
+        found = [w for w in self.sector_rows if any(_SECTOR_NEXT.match(text, m.end()) for m in re.finditer(
             re.escape(w), text)) and not any(w in n for n in spoken)]
         found = [w for w in found if not any(w != o and w in o for o in found)]  # the longest word only
         return tuple(sorted(found, key=text.find))
@@ -882,15 +873,36 @@ def _is_noun(word: str) -> bool:
 
 
 # English words that say someone works, not at what (an English name said in other words is matched without them)
+class SectorTableError(CorpusIntegrityError):
+    """corpus/sectors.csv names a row the annex does not have."""
+
+
 _GENERIC_ENGLISH = frozenset("worker operator technician tech tester maker staff personnel specialist job occupation "
                              "qualification certificate employee person people man woman the of and for in a an "
                              "official officer".split())
 
 
+def read_sectors(path: Path | None, corpus: Corpus) -> dict[str, tuple[tuple[int, str], ...]]:
+    """corpus/sectors.csv as sector word → (item, occupation) rows, "" for a whole item. A row naming an item or an
+    occupation the annex does not have is refused with one line naming it (SectorTableError)."""
+    if path is None or not path.exists():
+        return {}
+    known = {(r.item, _fold(r.occupation)) for r in corpus.annex_rows}
+    items = {r.item for r in corpus.annex_rows}
+    table: dict[str, list[tuple[int, str]]] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for n, rec in enumerate(csv.DictReader(fh), start=2):
+            word, occupation = _fold(rec["sector"]), _fold(rec["occupation"] or "")
+            item = int(rec["item"]) if (rec["item"] or "").strip().isdigit() else None
+            if len(word) < 2 or item not in items or (occupation and (item, occupation) not in known):
+                raise SectorTableError(f"{path.name} line {n}: {rec['sector']},{rec['item']},{rec['occupation']} "
+                                       f"is not a sector word with an annex row")
+            table.setdefault(word, []).append((item, occupation))
+    return {w: tuple(dict.fromkeys(rows)) for w, rows in table.items()}
+
+
 def _english_tokens(text: str) -> list[str]:
     """Lower-case English words without accents, a plural s taken off (makers → maker, glasses stays)."""
-    import unicodedata
-
     plain = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z]+", plain)
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]

@@ -19,7 +19,7 @@ MANIFEST_FILE = "manifest.json"
 # Every corpus file an answer may rest on, in the order they are checked: the three parsed from the source, then
 # the reviewed tables the linker and answer checks read. Whichever of these exist are hashed into the manifest.
 DERIVED_FILES = (HEADER_FILE, CLAUSES_FILE, ANNEX_FILE)
-CURATED_FILES = ("aliases.csv", "cues.csv", "profile.json", "intents.csv", "patterns.json",
+CURATED_FILES = ("aliases.csv", "cues.csv", "sectors.csv", "profile.json", "intents.csv", "patterns.json",
                  "frames.json")  # reviewed by people; answers rest on them
 BANK_GLOB = "bank/*.jsonl"  # the labelled question bank the frame model is trained from (hashed too)
 

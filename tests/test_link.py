@@ -120,8 +120,10 @@ def test_english_words_are_not_read_as_pinyin_names(link):
     ("制冷工哪批退出", ()),                 # inside a full annex name: that name, not a sector
     ("跟公共安全有关的职业有哪些", ()),      # a word of the notice body names no sector
     ("生产制造类的有哪些", ()),              # words of too many names
+    ("工地上的工种哪些退出了", ("工地",)),     # a reviewed sector word the names lack
+    ("食品厂相关的证", ("食品厂",)),          # the longer of two words, one inside the other
 ])
-def test_sector_words_come_from_the_annex_names(link, question, sectors):
+def test_sector_words_come_from_the_sector_table(link, question, sectors):
     assert link(question).sectors == sectors
 
 
@@ -162,3 +164,12 @@ def test_regional_words_do_not_change_the_notices_own_words():
     # 批次, 文件, 什么, 程序 are the same words in Taiwan; a phrase table that maps them would change the question
     assert normalize("为什么这个文件的批次和法定程序是这样") == "为什么这个文件的批次和法定程序是这样"
     assert normalize("為什麼這個文件的批次") == "为什么这个文件的批次"
+
+
+def test_a_sector_row_the_annex_lacks_is_refused_naming_the_line(corpus, tmp_path):
+    from assistant.link import SectorTableError, read_sectors
+
+    path = tmp_path / "sectors.csv"
+    path.write_text("sector,item,occupation,source\n食品,47,\n食品,48,木工,reviewed\n", encoding="utf-8")
+    with pytest.raises(SectorTableError, match="line 3"):
+        read_sectors(path, corpus)

@@ -119,14 +119,22 @@ def test_markers_are_numbered_in_first_use_order_and_match_the_sources(answerer)
     assert "不同" in text  # 车工 is batch 1, 电切削工 batch 2
 
 
-def test_a_list_narrowed_by_a_sector_word_lists_the_rows_whose_names_contain_it(answerer):
-    q = interp("第一批里跟制冷有关的工种有哪些", batches=(BATCH_1,), wants=("list",), flags=("sector",),
-               sectors=("制冷",), frame="list")
+def test_a_list_narrowed_by_a_sector_word_lists_the_rows_of_the_sector_table(answerer):
+    q = interp("跟制冷有关的工种有哪些", wants=("list",), flags=("sector",), sectors=("制冷",), frame="list")
     assert answerer.route(q).name == "sectors"
     d, rows = run(answerer, q)
-    assert {r.occupation for r in rows} == {"制冷空调系统安装维修工", "制冷工"}
-    assert {"附件第3项", "附件第38项"} <= {c.label for c in d.sources.values()}
-    assert "共2个" in d.text()
+    # the reviewed table: 制冷 → 制冷空调系统安装维修工 (item 3), 制冷工 (item 38) and the whole of item 68
+    expected = {"制冷空调系统安装维修工", "制冷工"} | {r.occupation for r in answerer.corpus.rows_of_item(68)}
+    assert {r.occupation for r in rows} == expected
+    assert {"附件第3项", "附件第38项", "附件第68项"} <= {c.label for c in d.sources.values()}
+    assert f"共{len(rows)}个" in d.text()
+
+
+def test_a_sector_the_annex_names_never_name_is_found_through_the_reviewed_table(answerer):
+    q = interp("第二批里食品厂相关的有哪些", batches=(BATCH_2,), wants=("list",), flags=("sector",),
+               sectors=("食品厂",), frame="list")
+    d, rows = run(answerer, q)
+    assert {r.item for r in rows} == {47, 48, 49} and all(r.batch == BATCH_2 for r in rows)
 
 
 def test_a_sector_list_without_rows_in_the_batch_names_the_batch_it_lacks(answerer):
