@@ -137,8 +137,12 @@ class GroundedAnswerer:
                 not q.mentions.occupations or q.compared_to_linked
                 or "unlinked_asked" in q.flags), self.decline_unlinked, guard=True),
             # (a wrong year in a question about the notice's own date is a false premise the header answers)
+            # (a certificate's own earlier year is context where what is asked is whether certificates stay valid:
+            # clause 四 speaks of every certificate issued before the withdrawal)
             R("other_year", lambda q: bool(self._other_years(q)) and not (
-                q.mentions.occupations or q.mentions.items or "issue_date" in q.header_facts),
+                q.mentions.occupations or q.mentions.items or "issue_date" in q.header_facts) and not (
+                q.frame_applied and q.frame in ("validity", "cert_status")
+                and all(y.isdigit() and int(y) < self.profile.year for y in self._other_years(q))),
               self.decline_other_year, guard=True),
             R("practical_matter", lambda q: (q.unsupported or q.intent == "practical") and not (
                 q.mentions.occupations or q.mentions.items),
@@ -766,7 +770,10 @@ class GroundedAnswerer:
         return rows
 
     def answer_notice_sentence(self, q, d, used):
-        """The notice sentence the trained ranker is sure answers (quoted, cited); otherwise the next route answers."""
+        """The notice sentence the trained ranker is sure answers (quoted, cited); otherwise the next route answers.
+        What a clause named by number says as a whole (第一条讲的是啥) is that clause in its own words."""
+        if q.mentions.clauses and any(t.name == "summary" for t in q.topics):
+            return self.answer_clauses(q, d, used)
         if not self.say_sentence(q, d, used):
             return next(r for r in self.routes if r.name != "notice_sentence" and r.when(q)).handler(q, d, used)
 

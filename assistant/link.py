@@ -684,8 +684,7 @@ class EntityLinker:
             items=_ordered(items),
             departments=_ordered(departments),
             batches=self._batches(masked),
-            clauses=tuple(n for m in _CLAUSE_REF.finditer(masked) if (n := chinese_number(m.group(1))) is not None)
-            + ((0,) if _OPENING_REF.search(masked) else ()),
+            clauses=named_clauses(masked),
             unknown_names=tuple(s.name for s in subjects if not s.linked),
             fuzzy=tuple(fuzzy),
             subjects=tuple(subjects),
@@ -880,6 +879,12 @@ class SectorTableError(CorpusIntegrityError):
 _GENERIC_ENGLISH = frozenset("worker operator technician tech tester maker staff personnel specialist job occupation "
                              "qualification certificate employee person people man woman the of and for in a an "
                              "official officer".split())
+
+
+def named_clauses(text: str) -> tuple[int, ...]:
+    """The clauses a text names by number (第四条 → 4), and 0 for the opening paragraph (开头)."""
+    return tuple(n for m in _CLAUSE_REF.finditer(text) if (n := chinese_number(m.group(1))) is not None) + (
+        (0,) if _OPENING_REF.search(text) else ())
 
 
 def read_sectors(path: Path | None, corpus: Corpus) -> dict[str, tuple[tuple[int, str], ...]]:

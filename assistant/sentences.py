@@ -5,7 +5,8 @@ The units are the body's sentences (the opening paragraph and clauses 一…六,
 Each (question, sentence) pair is described by a few general features: the e5 cosine similarity as a z-score and as a
 rank among the units (the scores sit in a narrow band, so no raw score is ever a test), the BM25 score and rank, the
 content words shared (the answer stage's `overlap`), IDF-weighted character bigrams shared, and whether a topic
-cue of corpus/patterns.json that the question fires points at the sentence's clause or carries one of its key words.
+cue of corpus/patterns.json that the question fires points at the sentence's clause or carries one of its key words, and
+whether the question names the sentence's clause by number (第一条…).
 A pointwise logistic regression (scikit-learn, at training time only) scores every unit; two numbers fitted on
 writer-grouped held-out predictions (Platt scaling of the best score and its margin over the second) turn the best
 score into the probability that the best sentence answers. The answer stage quotes that sentence when the probability
@@ -28,15 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from .frames import bank_files, read_bank
+from .link import named_clauses
 from .normalize import normalize
 from .records import CLAUSE_LABELS, Corpus
 from .retrieve import tokenize
 from .understand import TOPICS
 
 MODEL_FILE = "sentences-model.npz"
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 FEATURES = ("cos_z", "cos_gap", "cos_rank", "bm25", "bm25_rank", "overlap", "overlap_log", "bigrams", "bigram_rank",
-            "topic_clause", "topic_key", "heading")
+            "topic_clause", "topic_key", "heading", "named_clause")
 # Bank frames whose answers are clause sentences; notice_content first of all.
 TRAIN_FRAMES = ("notice_content", "future", "validity", "exam", "students", "licensing")
 # The probability is calibrated on the questions the answer stage asks the ranker about.
@@ -134,6 +136,7 @@ class Featurizer:
         q_weight = math.fsum(self.idf[b] for b in q_grams) or 1.0  # fsum: the same in every process
         big = np.zeros(n)
         fired = [t for t in TOPICS if t.pattern.search(question)]
+        named = set(named_clauses(question))  # 第一条把这项改革定性为什么: the sentence is in clause 一
         for i, u in enumerate(self.units):
             shared = sum(len(w) for w in asked if w in u.text)
             x[i, 5] = shared / total
@@ -143,6 +146,7 @@ class Featurizer:
             x[i, 10] = float(any(k in u.sentence for t in fired for k in t.sentence_keys + tuple(
                 k for _, ks in t.also for k in ks)))
             x[i, 11] = float(u.clause > 0 and u.index == 0)
+            x[i, 12] = float(u.clause in named)
         x[:, 7] = big
         x[:, 8] = _rank_feature(big)
         return x
@@ -214,10 +218,14 @@ class SentenceRanker:
             raise SentenceModelError("the sentence model was trained on another notice body")
 
     def ranked(self, question: str) -> tuple[list[Unit], float]:
-        """Every unit, best first, and the calibrated probability that the first answers."""
+        """Every unit, best first, and the calibrated probability that the first answers. A question that names
+        clauses by number (第一条讲的是啥) is answered from those clauses: only their units are ranked."""
         s = self.model.scores(self.features.matrix(question))
-        order = np.argsort(-s, kind="stable")
-        return [self.features.units[i] for i in order], self.model.probability(s)
+        named = set(named_clauses(question))
+        keep = np.array([u.clause in named for u in self.features.units])
+        idx = np.flatnonzero(keep) if keep.any() else np.arange(len(s))
+        order = idx[np.argsort(-s[idx], kind="stable")]
+        return [self.features.units[i] for i in order], self.model.probability(s[idx])
 
     def pick(self, question: str) -> Pick | None:
         """The best sentence when it is likely enough to answer. A numbered clause's heading is a title, not an

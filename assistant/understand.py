@@ -76,6 +76,9 @@ ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "categ
 # Flags of a question's wording the answer stage reads (it never reads the raw text for them).
 READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated", "sector")
 # Frames that ask about the notice, not about a job: an unlinked span in such a question is no subject.
+_CONTENT_POS = frozenset("nvail")  # jieba POS: nouns, verbs, adjectives, idioms, fixed phrases
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LAST_CLAUSE = re.compile(r"[，,。？?！!；;]")
 NOTICE_LEVEL_FRAMES = frozenset({"validity", "future", "exam", "students", "notice_fact", "notice_content", "count"})
 
 
@@ -146,6 +149,18 @@ class Understanding:
         self._JOB_HEADS = tuple(profile.occupation_heads)
         self._max_item = max(corpus.item_numbers())
         self._QUALIFICATION_HEADS = ("职业资格", "资格", "执照", "执业证")
+        # every character run of the notice (body, header, annex): a content word outside it is a matter the notice
+        # never speaks of (年审, 落户, 通过率) — how many a question has is a signal of the frame model
+        self._notice_text = re.sub(r"\s+", "", "".join(c.text for c in corpus.clauses) + "".join(
+            r.occupation + r.qualification + "".join(r.departments) for r in corpus.annex_rows))
+
+    def novel_words(self, text: str) -> list[str]:
+        """Content words of the question (nouns, verbs, adjectives, idioms; two characters or more) the notice never
+        uses."""
+        import jieba.posseg
+
+        return [w for w, pos in jieba.posseg.lcut(text) if len(w) >= 2 and pos[:1] in _CONTENT_POS
+                and _CJK_RUN.fullmatch(w) and w not in self._notice_text]
 
     def run(self, question: str, history: list[Turn]) -> Interpretation:
         current = self.read(normalize(question))
@@ -195,6 +210,11 @@ class Understanding:
                               ("yes_no", bool(_YES_NO.search(q.text))), ("compared", q.compared_to_linked)):
             if present:
                 signals.append(flag)
+        novel = self.novel_words(q.text)
+        signals += [f"novel:{k}" for k in (1, 2, 3) if len(novel) >= k]
+        last = _LAST_CLAUSE.split(q.text.rstrip("？?。！!～~ "))[-1]
+        if any(w in last for w in novel):
+            signals.append("novel:last")
         if q.intent:
             signals.append(f"exemplar:{q.intent}")
         if any(t.role == "user" for t in history):
@@ -281,7 +301,10 @@ class Understanding:
                                                                 or m.departments) else topics
         if m.unlinked:
             m = self.reread_unlinked(m, notice_level=guess.frame in NOTICE_LEVEL_FRAMES)
+        header = q.header_facts if spec.header or guess.frame in ("notice_fact", "notice_content") else ()
+        flags = q.flags - {"own_job"} if guess.frame in NOTICE_LEVEL_FRAMES else q.flags
         return replace(q, wants=frozenset(wants), topics=tuple(topics), intent=intent, unsupported=False,
+                       header_facts=header, flags=flags,
                        injection=q.injection and bool(PROMPT_LEAK.search(q.text)), mentions=m, frame_applied=True)
 
     def read(self, text: str) -> Interpretation:

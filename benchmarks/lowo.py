@@ -64,7 +64,7 @@ def main() -> int:
         mine = [r for r in rows if r["writer"] == w]
         u.frames = None
         base = None if args.no_baseline else score(a, mine)[0]
-        u.frames = fit([e for e in ex if e.writer != w], c=C, temperature=full_model.temperature)
+        u.frames = fit([e for e in ex if e.writer != w], c=C, temperature=full_model.temperature if full_model else 1.0)
         u.frame_table = table
         for t in [float(x) for x in args.thresholds.split(",")] if args.thresholds else []:
             u.frame_table = replace(table, min_confidence=t)
