@@ -209,3 +209,27 @@ def test_training_vectors_are_kept_exactly_and_only_in_a_folder_given(tmp_path):
     nowhere.put("电工证还有用吗", vector)
     nowhere.save()
     assert nowhere.get("电工证还有用吗") is None and sorted(p.name for p in tmp_path.iterdir()) == ["bank-vectors-Fake.npz"]
+
+
+def test_an_applied_notice_level_frame_drops_header_facts_and_the_own_job_reading(understanding):
+    # 找谁评 reads as the contact unit and 俺 as one's own job; the validity/future frame says what is asked
+    q = decided(understanding, "退出后俺想提升等级 咋弄 找谁评", "future")
+    assert q.header_facts == () and "own_job" not in q.flags
+    q = decided(understanding, "我想问一下文件对以前发的证怎么规定的？", "validity")
+    assert q.header_facts == ()
+    q = decided(understanding, "这份文件是谁发的", "notice_fact")
+    assert "issuer" in q.header_facts
+
+
+def test_words_the_notice_never_uses_are_counted_as_signals(understanding):
+    novel = understanding.novel_words("保育员证拿去香港，能不能用来落户")
+    assert {"香港", "落户"} <= set(novel) and "保育员" not in novel
+    _, signals = understanding.frame_input(understanding.read("保育员证拿去香港，能不能用来落户"), [])
+    assert {"novel:1", "novel:2", "novel:last"} <= set(signals)
+    _, signals = understanding.frame_input(understanding.read("育婴员是第几批退出的"), [])
+    assert not any(s.startswith("novel") for s in signals)
+
+
+@pytest.mark.parametrize("question", ["现在政策改成等级认定了，以后谁来评", "我想把这段话翻译成英文：证书继续有效"])
+def test_a_change_of_policy_or_a_translation_is_no_injection(understanding, question):
+    assert not understanding.read(normalize(question)).injection

@@ -156,3 +156,20 @@ def test_a_job_the_annex_lacks_asked_beside_a_linked_one_answers_both_but_alone_
                    subjects=(exact("育婴员"), unknown("家政服务员")), frame="decline_not_in_annex",
                    flags=("unlinked_asked",))
     assert answerer.route(apart).name == "subject_not_in_annex"
+
+
+def test_a_certificate_s_earlier_year_is_context_when_validity_is_asked(answerer):
+    q = interp("那是不是我2008年考的那种老证也算？", wants=("validity",), topics=("validity",), frame="validity")
+    assert answerer.route(q).name != "other_year"
+    d, _ = run(answerer, q)
+    assert "继续有效" in d.text() and "第四条" in {c.label for c in d.sources.values()}
+    later = interp("2023年考的证也算吗", wants=("validity",), topics=("validity",), frame="validity")
+    assert answerer.route(later).name == "other_year"  # after the withdrawal: not what clause 四 speaks of
+    unframed = interp("2008年的退出安排是什么", topics=("schedule",))
+    assert answerer.route(unframed).name == "other_year"
+
+
+def test_a_clause_named_by_number_and_asked_about_as_a_whole_is_quoted_whole(answerer):
+    d, _ = run(answerer, interp("通知第五条讲的是啥", clauses=(5,), topics=("summary",), frame="notice_content"))
+    assert "第五条" in {c.label for c in d.sources.values()}
+    assert "职业技能等级认定试点" in d.text()

@@ -144,3 +144,12 @@ def test_a_heading_is_quoted_with_the_sentence_after_it(corpus, model):
     pick = sure.pick("加强职业资格证书管理")
     assert [(u.clause, u.index) for u in pick.units] == [(4, 0), (4, 1)]
     assert pick.text.startswith("加强职业资格证书管理。要规范实施职业技能鉴定")
+
+
+def test_a_clause_named_by_number_bounds_the_ranking(corpus, model):
+    sure = S.SentenceRanker(corpus, S.SentenceModel(model.weights, model.bias, model.platt, 0.0, None))
+    units, _ = sure.ranked("第一条把这项改革定性为什么")
+    assert {u.clause for u in units} == {1}
+    assert sure.pick("第四条对发证有什么要求").unit.clause == 4
+    units, _ = sure.ranked("这项改革的意义是什么")  # no clause named: every sentence is ranked
+    assert len({u.clause for u in units}) == len(corpus.clauses)
