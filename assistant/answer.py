@@ -425,7 +425,7 @@ class GroundedAnswerer:
         strong = all(s.kind in (MatchKind.EXACT, MatchKind.ALIAS, MatchKind.ABBREVIATION)
                      for s in m.subjects if s.linked) and not weak
         asserted = [b for b in m.batches if b != NO_BATCH]
-        if single and strong and asserted and not q.injection:
+        if single and strong and asserted and not q.injection and "category" not in q.wants:
             actual = {r.batch for r in rows}
             d.parts.append("是的，" if set(asserted) <= actual else "不是。")
         status = q.frame_applied and q.frame == "cert_status" and any(not r.is_licensed for r in rows)
@@ -456,6 +456,13 @@ class GroundedAnswerer:
             d.say("与公共安全、人身健康、生命财产安全等密切相关的职业拟依法调整为准入类职业资格。",
                   *self.batch_citations([r for r in rows if r.is_licensed], used))
         withdrawn = [r for r in rows if not r.is_licensed]
+        if withdrawn and "category" in q.wants:
+            # 评茶员证书属于水平评价类还是准入类: every annex row is a 水平评价类 qualification (clause 二), except the
+            # rows to become 准入类, said above
+            names = "、".join(dict.fromkeys(r.occupation for r in withdrawn))
+            d.say(f"{names}是水平评价类技能人员职业资格，按通知分批退出目录，不是准入类。",
+                  self.clause_citation(2, ("水平评价类",)))
+            used += self.clause_sentence_ids(2, ("水平评价类",))
         extra = [t for t in q.topics if t.name in ("validity", "exam", "students", "future")
                  and not (status and t.name == "validity")]
         if withdrawn and extra:

@@ -30,11 +30,12 @@ NO_BATCH = "none"  # a batch the notice does not have (第三批 …)
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d{1,3}|[零一二两三四五六七八九十百]{1,4})"
-_ITEM_REF = re.compile(rf"(?:附件\s*)?(?:第\s*{_NUM}\s*项|序号\s*(?:为|是)?\s*{_NUM}|附件\s*(\d{{1,3}})(?!\s*[年月日条批个\d]))")
+_ITEM_REF = re.compile(rf"(?:附件\s*)?(?:第\s*{_NUM}\s*项|序号\s*(?:为|是)?\s*{_NUM}|附件\s*(\d{{1,3}})(?!\s*[年月日条批个\d]))"
+                       r"|(?i:item)s?\s*(?:(?i:no)\.?\s*|#\s*)?(\d{1,3})(?!\d)")  # item 72, Item No. 5 (spaces are folded)
 _CLAUSE_REF = re.compile(rf"第\s*{_NUM}\s*(?:条|款|部分|点)")
 _OPENING_REF = re.compile(r"开头|开篇|第一段|首段|导语|前言|引言")
 _BATCH_REF = re.compile(
-    rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch\s*(\d)|(first|second|third)[\s-]*batch)", re.I
+    rf"(?:第\s*{_NUM}\s*批|首批|头一批|{_NUM}\s*批次|批次\s*{_NUM}|batch[\s-]*(?:no\.?\s*)?(\d)|(first|second|third)[\s-]*batch|batch[\s-]*(one|two|three)(?![a-z]))", re.I
 )
 _CN_MONTH = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五", 6: "六", 7: "七", 8: "八", 9: "九", 10: "十", 11: "十一", 12: "十二"}
 
@@ -224,7 +225,7 @@ def _fold(text: str) -> str:
 # Subject spans: a noun phrase that ends in one of these heads names a job, a qualification or a certificate.
 _JOB_HEADS = ("师", "员", "工", "士")
 # What follows a word used as a sector (制冷有关, 建筑类, 纺织厂, 餐饮那一项, 化工职业): a word elsewhere is no sector
-_SECTOR_NEXT = re.compile(r"(?:[的之]|这?一?块|方面的?)?(?:有关|相关|类|方面|行业|领域|厂|企业|公司|单位|那|这|工种|职业|专业|岗位|人员)"
+_SECTOR_NEXT = re.compile(r"业?(?:[的之]|这?一?块|方面的?)?(?:有关|相关|类|方面|行业|领域|厂|企业|公司|单位|那|这|工种|职业|专业|岗位|人员)"
                           r"|(?:里|上|中|内)(?:的|面的|头的)")  # 工地上的, 医院里的
 # Runs of latin words (pinyin typed on a phone, or English)
 _PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
@@ -644,7 +645,7 @@ class EntityLinker:
                 subjects = [s for s in subjects if s.linked or not s.name.isascii()]
             occupations += [(0, name) for _, name in worded]
             subjects += [SubjectLink(span=t, name=t, kind=MatchKind.CUE, occupations=(n,)) for t, n in worded]
-        if not (occupations or any(s.linked for s in subjects)):
+        if not (occupations or any(s.linked for s in subjects) or self._batches(text)):
             occupations += roles  # (我是HR，保安员证…: the role word is who asks, the certificate is the subject)
         masked = "".join("　" if t else ch for ch, t in zip(text, taken))
         # 餐饮服务那项, 美容美发服务这一类: an item named by its 职业资格名称 without 人员, pointed at as an item
@@ -769,8 +770,8 @@ class EntityLinker:
             word = m.group(0)
             if word in ("首批", "头一批"):
                 n = 1
-            elif m.group(5):
-                n = {"first": 1, "second": 2, "third": 3}[m.group(5).lower()]
+            elif m.group(5) or m.group(6):
+                n = {"first": 1, "second": 2, "third": 3, "one": 1, "two": 2, "three": 3}[(m.group(5) or m.group(6)).lower()]
             else:
                 n = chinese_number(next(g for g in m.groups() if g))
             found.append({1: BATCH_1, 2: BATCH_2}.get(n, NO_BATCH))

@@ -173,3 +173,19 @@ def test_a_sector_row_the_annex_lacks_is_refused_naming_the_line(corpus, tmp_pat
     path.write_text("sector,item,occupation,source\n食品,47,\n食品,48,木工,reviewed\n", encoding="utf-8")
     with pytest.raises(SectorTableError, match="line 3"):
         read_sectors(path, corpus)
+
+
+@pytest.mark.parametrize("question, items, batches", [
+    ("Can you list all the jobs under item 72 please", (72,), ()),
+    ("What is in Item No. 5?", (5,), ()),
+    ("List all the batch-1 jobs please", (), ("1",)),
+    ("Which jobs are in batch two?", (), ("2",)),
+])
+def test_english_item_and_batch_references(link, question, items, batches):
+    m = link(question)
+    assert m.items == items and m.batches == batches
+
+
+def test_a_role_word_is_no_subject_when_a_batch_is_asked(link):
+    assert link("List all the batch-1 jobs please, I need them for our HR files").occupations == ()
+    assert link("我是HR，这个证哪批退出").occupations == ("企业人力资源管理师",)  # nothing else named: the role

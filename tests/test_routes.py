@@ -173,3 +173,13 @@ def test_a_clause_named_by_number_and_asked_about_as_a_whole_is_quoted_whole(ans
     d, _ = run(answerer, interp("通知第五条讲的是啥", clauses=(5,), topics=("summary",), frame="notice_content"))
     assert "第五条" in {c.label for c in d.sources.values()}
     assert "职业技能等级认定试点" in d.text()
+
+
+def test_the_category_of_a_withdrawn_job_is_said_with_clause_two(answerer):
+    tea = SubjectLink(span="评茶员", name="评茶员", kind=MatchKind.EXACT, occupations=("评茶员",))
+    q = interp("评茶员证书属于水平评价类还是准入类", occupations=("评茶员",), subjects=(tea,),
+               batches=(BATCH_LICENSED,), wants=("category",))
+    d, _ = run(answerer, q)
+    text = d.text()
+    assert "水平评价类" in text and "第二条" in {c.label for c in d.sources.values()}
+    assert not text.startswith(("是的", "不是"))  # an either-or question gets no yes or no
