@@ -165,6 +165,10 @@ class GroundedAnswerer:
             R("items", lambda q: bool(q.mentions.items), self.answer_items),
             # what the notice body says: the sentence the trained ranker is sure of, else the route after this one
             R("notice_sentence", lambda q: q.frame_applied and q.frame == "notice_content", self.answer_notice_sentence),
+            # 哪些要调整为准入类, 准入类和水平评价类按什么分, 改成准入类谁负责: the licensing group as a whole
+            R("licensing", lambda q: q.frame_applied and q.frame == "licensing" and not (
+                q.mentions.occupations or q.mentions.items or q.mentions.departments
+                or any(b in (BATCH_1, BATCH_2) for b in q.mentions.batches)), self.answer_licensing),
             # (俺这证要退出了，报名费能退不: the withdrawal is the premise, the exam fee the ask — the topic answers)
             R("own_job_unnamed", lambda q: "own_job" in q.flags and bool(
                 {"batch", "deadline", "departments"} & q.wants
@@ -635,6 +639,19 @@ class GroundedAnswerer:
                         d.cite(self.row_citation(item, g))
             rows += batch_rows
         self.follow(d, self.F["validity"], self.F["licensed"])
+        return rows
+
+    def answer_licensing(self, q, d, used):
+        """The notice withdraws 水平评价类 qualifications (clause 二); the rows to become 准入类 instead, listed, with
+        why (clause 二) and what the bodies concerned must do (clause 六: revise the laws)."""
+        d.say("通知安排的是水平评价类技能人员职业资格分批退出目录。", self.clause_citation(2, ("水平评价类",)))
+        used += self.clause_sentence_ids(2, ("水平评价类",))
+        wants = q.wants | ({"deadline"} if any(t.name == "schedule" for t in q.topics) else set())
+        rows = self.answer_batches(replace(q, wants=frozenset(wants),
+                                           mentions=replace(q.mentions, batches=(BATCH_LICENSED,))), d, used)
+        d.say("通知第六条要求有关单位配合修订相关法律法规，依法调整为准入类职业资格。",
+              self.clause_citation(6, ("法律法规",)))
+        used += self.clause_sentence_ids(6, ("法律法规",))
         return rows
 
     def answer_clauses(self, q, d, used):

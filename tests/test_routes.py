@@ -183,3 +183,15 @@ def test_the_category_of_a_withdrawn_job_is_said_with_clause_two(answerer):
     text = d.text()
     assert "水平评价类" in text and "第二条" in {c.label for c in d.sources.values()}
     assert not text.startswith(("是的", "不是"))  # an either-or question gets no yes or no
+
+
+def test_the_licensing_group_is_answered_whole(answerer):
+    q = interp("哪些要依法调整为准入类，谁负责", wants=("category",), topics=("schedule",), frame="licensing")
+    assert answerer.route(q).name == "licensing"
+    d, rows = run(answerer, q)
+    text, labels = d.text(), {c.label for c in d.sources.values()}
+    assert {r.occupation for r in rows} == {r.occupation for r in answerer.corpus.annex_rows if r.is_licensed}
+    assert "水平评价类" in text and "法律法规" in text and "年底前" in text
+    assert {"第二条", "第六条", "附件第66项", "附件第74项", "附件第76项"} <= labels
+    named = interp("保安员要调整为准入类吗", occupations=("保安员",), wants=("category",), frame="licensing")
+    assert answerer.route(named).name == "occupations"
