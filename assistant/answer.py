@@ -802,7 +802,10 @@ class GroundedAnswerer:
             return next(r for r in self.routes if r.name != "notice_sentence" and r.when(q)).handler(q, d, used)
 
     def say_sentence(self, q, d, used) -> bool:
-        pick = self.sentences.pick(q.text) if self.sentences is not None else None
+        # a question the frame model is sure asks what the notice body says is not declined for want of a sure
+        # sentence: the best one is quoted (a notice sentence, cited, states no fact about another job)
+        floor = NOTICE_SENTENCE_FLOOR if q.frame_applied and q.frame == "notice_content" else None
+        pick = self.sentences.pick(q.text, floor) if self.sentences is not None else None
         if pick is None:
             return False
         u = pick.unit
@@ -849,6 +852,9 @@ class GroundedAnswerer:
         agreed = [doc for doc in bm25 if doc in dense]
         by_id = {u.doc_id: u for u in self.retriever.units}
         return [by_id[doc] for doc in agreed]
+
+
+NOTICE_SENTENCE_FLOOR = 0.2  # the sentence ranker's probability enough under an applied notice_content frame
 
 
 def _names(rows: list[AnnexRow]) -> list[str]:

@@ -227,11 +227,12 @@ class SentenceRanker:
         order = idx[np.argsort(-s[idx], kind="stable")]
         return [self.features.units[i] for i in order], self.model.probability(s[idx])
 
-    def pick(self, question: str) -> Pick | None:
-        """The best sentence when it is likely enough to answer. A numbered clause's heading is a title, not an
-        answer (as in the answer stage's best_passage): it is quoted with the sentence that follows it."""
+    def pick(self, question: str, min_probability: float | None = None) -> Pick | None:
+        """The best sentence when it is likely enough to answer (the model's threshold unless another is given). A
+        numbered clause's heading is a title, not an answer (as in the answer stage's best_passage): it is quoted
+        with the sentence that follows it."""
         units, p = self.ranked(question)
-        if p < self.model.min_probability:
+        if p < (self.model.min_probability if min_probability is None else min_probability):
             return None
         top = units[0]
         quoted = (top,)

@@ -195,3 +195,16 @@ def test_the_licensing_group_is_answered_whole(answerer):
     assert {"第二条", "第六条", "附件第66项", "附件第74项", "附件第76项"} <= labels
     named = interp("保安员要调整为准入类吗", occupations=("保安员",), wants=("category",), frame="licensing")
     assert answerer.route(named).name == "occupations"
+
+
+def test_a_sure_notice_content_frame_quotes_the_best_sentence_below_the_ranker_s_threshold(answerer, monkeypatch):
+    from assistant import sentences as S
+
+    m = answerer.sentences.model
+    unsure = S.SentenceRanker(answerer.corpus, S.SentenceModel(m.weights, m.bias, m.platt, 1.01, m.unit_vectors),
+                              answerer.sentences.features.embed_query)
+    monkeypatch.setattr(answerer, "sentences", unsure)
+    d, used = Draft(), []
+    assert answerer.say_sentence(interp("严禁突击发放证书是哪条规定的", frame="notice_content"), d, used)
+    assert "第四条" in {c.label for c in d.sources.values()}
+    assert not answerer.say_sentence(interp("严禁突击发放证书是哪条规定的"), Draft(), [])  # no frame: not sure enough

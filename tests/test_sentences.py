@@ -153,3 +153,9 @@ def test_a_clause_named_by_number_bounds_the_ranking(corpus, model):
     assert sure.pick("第四条对发证有什么要求").unit.clause == 4
     units, _ = sure.ranked("这项改革的意义是什么")  # no clause named: every sentence is ranked
     assert len({u.clause for u in units}) == len(corpus.clauses)
+
+
+def test_a_lower_threshold_can_be_asked_for(corpus, model):
+    never = S.SentenceRanker(corpus, S.SentenceModel(model.weights, model.bias, model.platt, 1.01, None))
+    assert never.pick("严禁突击发放证书是哪条规定的") is None
+    assert never.pick("严禁突击发放证书是哪条规定的", 0.0).unit.label == "第四条"
