@@ -153,8 +153,9 @@ class GroundedAnswerer:
                 not q.mentions.has_subject() or bool(ABOUT_NOTICE.search(q.text))), self.answer_header),
             R("practical_about_job", lambda q: (q.unsupported or q.intent == "practical") and bool(
                 q.mentions.occupations) and not (q.wants & ANSWERABLE_WANTS), self.decline_practical, guard=True),
+            # (会计从业资格证是第二批吗: a batch named beside a job the annex lacks is no list of that batch)
             R("unnamed_job", lambda q: q.frame_applied and q.frame == "decline_not_in_annex" and not (
-                q.mentions.occupations or q.mentions.items or q.mentions.departments or q.mentions.batches),
+                q.mentions.occupations or q.mentions.items or q.mentions.departments),
               self.ask_which_job, guard=True),
             # 第一批里跟制冷有关的有哪些, 建筑类的有几个: a list narrowed by words of the annex's names
             R("sectors", lambda q: bool(q.mentions.sectors) and "sector" in q.flags and bool({"list", "count"} & q.wants)

@@ -23,6 +23,7 @@ from assistant.config import Config  # noqa: E402
 from assistant.evaluate import EvalCase, check_answer  # noqa: E402
 from assistant.frames import fit, read_bank  # noqa: E402
 from assistant.learn import C, examples  # noqa: E402
+from assistant.normalize import normalize  # noqa: E402
 
 
 def score(a: Assistant, rows: list[dict]) -> tuple[list[bool], list[dict]]:
@@ -33,8 +34,11 @@ def score(a: Assistant, rows: list[dict]) -> tuple[list[bool], list[dict]]:
         ok, _, missing = check_answer(case, ans.answered, ans.answer, [c.label for c in ans.citations])
         oks.append(ok)
         if not ok:
+            g = a.answerer
+            q = g.understanding.run(normalize(case.question), list(case.history))
             fails.append({"id": r["id"], "frame": r["frame"], "question": r["question"], "missing": missing,
-                          "answer": ans.answer[:200]})
+                          "answer": ans.answer[:200], "read": f"{q.frame}:{q.confidence:.2f}",
+                          "applied": q.frame_applied, "route": g.route(q).name})
     return oks, fails
 
 

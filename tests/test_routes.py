@@ -208,3 +208,10 @@ def test_a_sure_notice_content_frame_quotes_the_best_sentence_below_the_ranker_s
     assert answerer.say_sentence(interp("严禁突击发放证书是哪条规定的", frame="notice_content"), d, used)
     assert "第四条" in {c.label for c in d.sources.values()}
     assert not answerer.say_sentence(interp("严禁突击发放证书是哪条规定的"), Draft(), [])  # no frame: not sure enough
+
+
+def test_a_batch_named_beside_a_job_the_annex_lacks_is_not_answered_as_that_batch(answerer):
+    q = interp("会计从业资格证是不是这次第二批退出的？", batches=(BATCH_2,), wants=("batch",), frame="decline_not_in_annex")
+    assert answerer.route(q).name == "unnamed_job"
+    d, _ = run(answerer, q)
+    assert "第二批" not in d.text() and not d.answered
