@@ -233,6 +233,7 @@ _PINYIN_WORDS = re.compile(r"[a-z]+(?:\s+[a-z]+)*")
 _PARTICLES = ("嘅", "的", "个", "级")
 # Single characters that may stand right before a name without making another job: particles, pronouns, measure
 # words, 老 (老钳工), and the Cantonese particles of the 繁體 writers (嘅, 咗, 啲, 咁, 系)
+_LEARN_VERBS = frozenset("考学报拿办")  # acts of learning or certifying that end the words before a name
 _SINGLE_GLUE = frozenset("老我你他她俺咱的了个嘅咗啲哋咁系是在当号张位名这那每")
 # Parts of speech (jieba) that, before a name, make a longer job name (医疗美容师, 数控车工): nouns and abbreviations
 _NOUNISH = frozenset({"n", "nz", "ns", "nt", "ng", "nrt", "vn", "j", "l", "i"})
@@ -578,6 +579,8 @@ class EntityLinker:
         from jieba import posseg  # part-of-speech tables load only for a span that is not a known form
 
         last = posseg.lcut(before)[-1]  # the word right before the name decides
+        if last.word[-1] in _LEARN_VERBS:  # 准备考茶艺师, 想学电工, 打算报育婴员: the name is what is learned
+            return form
         if len(last.word) == 1:  # one character glues into a name (挡车工, 修脚工) unless it is a particle or pronoun
             return form if last.word in _SINGLE_GLUE else ""
         return "" if last.flag in _NOUNISH else form

@@ -82,6 +82,8 @@ def test_one_word_and_its_parts_are_not_two_pieces_of_a_name(link):
     ("我刚考完中式烹调师的理论", "中式烹调师"),          # pronoun, adverb and verb
     ("俺钳工高级证要不要换", "钳工"),                    # a level after the name
     ("劳动关系协调员三级证书算什么", "劳动关系协调员"),
+    ("我准备考茶艺师，还来得及吗", "茶艺师"),             # a verb of learning, even inside a jieba noun
+    ("我想学电工，这个证以后还有吗", "电工"),
 ])
 def test_words_of_the_sentence_glued_to_a_name_are_not_part_of_it(link, question, occupation):
     assert link(question).occupations == (occupation,)
