@@ -1020,10 +1020,13 @@ def offline_first_body(assistant, addition: str | None, end: bool = True) -> str
     return b"".join(out).decode("utf-8")
 
 
-def test_an_offline_first_answer_shows_the_models_addition_apart_and_announces_it(browser, served, assistant):
+@pytest.mark.parametrize("viewport", SIZES)
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_an_offline_first_answer_shows_the_models_addition_apart_and_announces_it(browser, served, assistant,
+                                                                                  viewport, scheme):
     base, _ = served
     addition = f"退出目录前已经发放的职业资格证书继续有效[{len(assistant.ask(ELECTRICIAN).citations) + 1}]。"
-    with new_page(browser, base, DESKTOP) as page:
+    with new_page(browser, base, viewport, color_scheme=scheme) as page:
         page.route("**/ui/ask/stream", lambda route: route.fulfill(
             status=200, content_type="text/event-stream", body=offline_first_body(assistant, addition)))
         open_chat(page)
@@ -1037,6 +1040,11 @@ def test_an_offline_first_answer_shows_the_models_addition_apart_and_announces_i
         live = page.locator("#pna-chat-root .pna-sr[aria-live='polite']")
         expect(live).to_contain_text("继续有效")
         expect(t.locator(".pna-a")).not_to_have_attribute("aria-busy", "true")
+        ARTIFACTS.mkdir(exist_ok=True)
+        size = "phone" if viewport == PHONE else "desktop"
+        page.screenshot(path=str(ARTIFACTS / f"addition-{size}-{scheme}.png"))  # for a human to look at
+        low = [m for m in contrasts(page) if m["ratio"] < MIN_CONTRAST]  # the addition readable in this scheme too
+        assert low == [], low
 
 
 def test_a_stream_that_breaks_while_the_model_reads_keeps_the_offline_answer(browser, served, assistant):
