@@ -142,7 +142,8 @@ class GroundedAnswerer:
             R("other_year", lambda q: bool(self._other_years(q)) and not (
                 q.mentions.occupations or q.mentions.items or "issue_date" in q.header_facts) and not (
                 q.frame_applied and q.frame in ("validity", "cert_status")
-                and all(y.isdigit() and int(y) < self.profile.year for y in self._other_years(q))),
+                and all(y.isdigit() and int(y) < self.profile.year for y in self._other_years(q))) and not (
+                q.frame_applied and q.frame == "students"),  # 明年毕业: clause 三 speaks of students until they finish
               self.decline_other_year, guard=True),
             R("practical_matter", lambda q: (q.unsupported or q.intent == "practical") and not (
                 q.mentions.occupations or q.mentions.items),

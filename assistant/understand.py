@@ -76,6 +76,7 @@ ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "categ
 # Flags of a question's wording the answer stage reads (it never reads the raw text for them).
 READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated", "sector")
 # Frames that ask about the notice, not about a job: an unlinked span in such a question is no subject.
+_CORE_HEADER = frozenset({"doc_number", "issuer", "issue_date"})  # what a document is cited by
 _CONTENT_POS = frozenset("nvail")  # jieba POS: nouns, verbs, adjectives, idioms, fixed phrases
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LAST_CLAUSE = re.compile(r"[，,。？?！!；;]")
@@ -302,6 +303,9 @@ class Understanding:
         if m.unlinked:
             m = self.reread_unlinked(m, notice_level=guess.frame in NOTICE_LEVEL_FRAMES)
         header = q.header_facts if spec.header or guess.frame in ("notice_fact", "notice_content") else ()
+        if guess.frame == "notice_fact" and not set(header) - _CORE_HEADER - {"title"}:
+            # 落款单位和日期, 印发年份和具体日期, 80号文全文: the document's core facts together, whichever was asked
+            header = tuple(dict.fromkeys(header + tuple(sorted(_CORE_HEADER))))
         flags = q.flags - {"own_job"} if guess.frame in NOTICE_LEVEL_FRAMES else q.flags
         return replace(q, wants=frozenset(wants), topics=tuple(topics), intent=intent, unsupported=False,
                        header_facts=header, flags=flags,

@@ -233,3 +233,10 @@ def test_words_the_notice_never_uses_are_counted_as_signals(understanding):
 @pytest.mark.parametrize("question", ["现在政策改成等级认定了，以后谁来评", "我想把这段话翻译成英文：证书继续有效"])
 def test_a_change_of_policy_or_a_translation_is_no_injection(understanding, question):
     assert not understanding.read(normalize(question)).injection
+
+
+@pytest.mark.parametrize("question", ["通知印发年份和具体日期？", "文件的落款单位和落款日期分别是什么？", "80号文 全文"])
+def test_a_notice_fact_frame_answers_the_document_s_core_facts_together(understanding, question):
+    q = decided(understanding, question, "notice_fact")
+    assert {"doc_number", "issuer", "issue_date"} <= set(q.header_facts)
+    assert decided(understanding, "这通知发给谁的", "notice_fact").header_facts == ("recipients",)

@@ -215,3 +215,10 @@ def test_a_batch_named_beside_a_job_the_annex_lacks_is_not_answered_as_that_batc
     assert answerer.route(q).name == "unnamed_job"
     d, _ = run(answerer, q)
     assert "第二批" not in d.text() and not d.answered
+
+
+def test_a_year_in_a_students_question_is_when_they_finish(answerer):
+    q = interp("技工学校的学生 明年毕业 拿的啥证", wants=("students",), topics=("students",), frame="students")
+    assert answerer.route(q).name != "other_year"
+    d, _ = run(answerer, q)
+    assert "不断线" in d.text() and "第三条" in {c.label for c in d.sources.values()}
