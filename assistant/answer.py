@@ -768,7 +768,8 @@ class GroundedAnswerer:
               f"{b2.word}{b2.items}项（涉及{b2.occupations}个职业）拟于{b2.deadline}退出；"
               f"另有{len(licensed)}个职业拟依法调整为准入类职业资格。",
               self.clause_citation(2, (f"{b1.word}退出", f"{b2.word}退出")))
-        d.parts.append(f"注意：{b1.items}+{b2.items}={b1.items + b2.items}项多于附件的{self.max_item}项，"
+        d.parts.append(f"两批合计{b1.occupations + b2.occupations}个职业（{b1.occupations}+{b2.occupations}）。"
+                       f"注意：{b1.items}+{b2.items}={b1.items + b2.items}项多于附件的{self.max_item}项，"
                        f"因为第{self.mixed_items_text()}项的同一项中既有第一批又有第二批的职业。")
         used += self.clause_sentence_ids(2, (f"{b1.word}退出", f"{b2.word}退出")) + ["header-annex_title"]
         self.follow(d, self.F["first_batch"], self.F["licensed"])

@@ -222,3 +222,11 @@ def test_a_year_in_a_students_question_is_when_they_finish(answerer):
     assert answerer.route(q).name != "other_year"
     d, _ = run(answerer, q)
     assert "不断线" in d.text() and "第三条" in {c.label for c in d.sources.values()}
+
+
+def test_the_overview_adds_the_two_batches_occupations(answerer):
+    d, _ = run(answerer, interp("两批加起来一共涉及多少个职业", wants=("count",), flags=("overview",)))
+    b1, b2 = answerer.profile.batch(BATCH_1), answerer.profile.batch(BATCH_2)
+    withdrawn = [r for r in answerer.corpus.annex_rows if not r.is_licensed]
+    assert b1.occupations + b2.occupations == len(withdrawn)  # clause 二's counts agree with the annex rows
+    assert f"合计{len(withdrawn)}个职业" in d.text()
