@@ -290,3 +290,12 @@ def test_a_department_pointed_at_by_its_kind_or_order_is_the_earlier_jobs(ask):
     assert "国家中医药管理局" in a.answer and "3个" in a.answer and "附件第32项" in {c.label for c in a.citations}
     a = ask("第一个单位还管哪些", [{"role": "user", "content": "炼焦工谁实施"}])
     assert "中国煤炭工业协会" in a.answer and "压缩机操作工" in a.answer and "中国钢铁工业协会" not in a.answer
+
+
+@pytest.mark.parametrize("follow_up", ["那一项一共有几个职业", "那项还有哪些职业"])
+def test_that_item_after_a_job_is_the_job_s_item(ask, follow_up):
+    history = [{"role": "user", "content": "贵金属首饰与宝玉石检测员哪批退出"},
+               {"role": "assistant", "content": "贵金属首饰与宝玉石检测员属于第二批，拟于2020年12月31日前退出目录。"}]
+    a = ask(follow_up, history)
+    assert "附件第64项" in [c.label for c in a.citations]
+    assert "4个" in a.answer and "纤维检验员" in a.answer
