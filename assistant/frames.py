@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 FRAMES_FILE = "frames.json"
 BANK_DIR = "bank"
-FEATURES_VERSION = "4"  # change when featurize() changes: stored models are then trained again
+FEATURES_VERSION = "5"  # change when featurize() changes: stored models are then trained again
 PLACEHOLDER = "◆"
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")

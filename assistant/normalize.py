@@ -15,6 +15,13 @@ _converter = opencc.OpenCC("t2s")
 # Taiwan and Hong Kong words for things the annex names in mainland words (OpenCC's tw2sp does this too, but it
 # also turns 批次 into 批量, 文件 into 文档 and 什么 into 什幺: only these words are taken)
 _REGIONAL = {"资讯": "信息", "网路": "网络", "晶片": "芯片", "软体": "软件", "硬体": "硬件", "人资": "人力资源"}
+# What speech recognition writes for the notice's key words when a question is dictated (same syllables, other
+# characters): 推出 for 退出, 正书 for 证书, 作费 for 作废 … Only forms that are no word of the notice's own; a lone 正
+# after a job name (保育员正, 电工正) is the certificate unless it begins a word (正在, 正式 …).
+_HEARD = {"推出": "退出", "退处": "退出", "正书": "证书", "作费": "作废", "做废": "作废", "有笑": "有效", "披次": "批次",
+          "第一披": "第一批", "第二披": "第二批", "头一披": "头一批", "见定": "鉴定", "木录": "目录", "准如": "准入",
+          "等级正": "等级证", "资格正": "资格证"}
+_HEARD_CERT = re.compile(r"(?<=[工员师])正(?![在式常确好规当面经宗])")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
@@ -65,7 +72,8 @@ def _join_or_split(m: re.Match) -> str:
 
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
-    """NFKC width folding, 繁→简, spaces between Chinese characters removed, runs of space collapsed."""
+    """NFKC width folding, 繁→简, what dictation mishears of the key words, spaces between Chinese characters
+    removed, runs of space collapsed."""
     out = []
     for ch in text:
         out.append(_KEEP.get(ch) or unicodedata.normalize("NFKC", ch))
@@ -74,6 +82,9 @@ def normalize(text: str) -> str:
     for old, new in (*_AFTER_T2S.items(), *_REGIONAL.items()):
         simplified = simplified.replace(old, new)
     simplified = mandarin(simplified)
+    for old, new in _HEARD.items():
+        simplified = simplified.replace(old, new)
+    simplified = _HEARD_CERT.sub("证", simplified)
     simplified = _CJK_GAP.sub(_join_or_split, simplified)
     simplified = simplified.replace("?", "？").replace("!", "！")
     return _SPACES.sub(" ", simplified).strip()

@@ -36,7 +36,7 @@ from .retrieve import tokenize
 from .understand import TOPICS
 
 MODEL_FILE = "sentences-model.npz"
-FEATURES_VERSION = "2"
+FEATURES_VERSION = "3"
 FEATURES = ("cos_z", "cos_gap", "cos_rank", "bm25", "bm25_rank", "overlap", "overlap_log", "bigrams", "bigram_rank",
             "topic_clause", "topic_key", "heading", "named_clause")
 # Bank frames whose answers are clause sentences; notice_content first of all.

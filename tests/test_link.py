@@ -191,3 +191,19 @@ def test_english_item_and_batch_references(link, question, items, batches):
 def test_a_role_word_is_no_subject_when_a_batch_is_asked(link):
     assert link("List all the batch-1 jobs please, I need them for our HR files").occupations == ()
     assert link("我是HR，这个证哪批退出").occupations == ("企业人力资源管理师",)  # nothing else named: the role
+
+
+@pytest.mark.parametrize("heard, meant", [
+    ("钳工啥时候推出目录啊", "钳工啥时候退出目录啊"),
+    ("第一披推出的都有哪些工种", "第一批退出的都有哪些工种"),
+    ("电工正书还有笑吗", "电工证书还有效吗"),
+    ("俺那个保育员正 是不是要重新考", "俺那个保育员证，是不是要重新考"),
+    ("电工正式退出了吗", "电工正式退出了吗"),      # 正 beginning a word stays
+    ("他是工程师正在考试", "他是工程师正在考试"),
+])
+def test_what_dictation_mishears_of_the_key_words_is_read_as_meant(heard, meant):
+    assert normalize(heard) == meant
+
+
+def test_a_dictated_name_with_a_misheard_certificate_word_is_linked(link):
+    assert link("俺那个保育员正 是不是要重新考").occupations == ("保育员",)
