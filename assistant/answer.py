@@ -560,11 +560,7 @@ class GroundedAnswerer:
         m = q.mentions
         batches = [b for b in m.batches if b != NO_BATCH]
         words = "、".join(f"「{w}」" for w in m.sectors)
-        table = self.linker.sector_rows
-        wanted = {row for w in m.sectors for row in table.get(w, ())}
-        named = [r for r in self.corpus.annex_rows
-                 if (r.item, "") in wanted or (r.item, r.occupation.replace(" ", "")) in wanted]
-        named = [r for r in named if all(x in r.departments for x in m.departments)]
+        named = [r for r in self.linker.sector_annex_rows(m.sectors) if all(x in r.departments for x in m.departments)]
         chosen = [r for r in named if not batches or r.batch in batches]
         scope = "".join(self.profile.batch_word(b) for b in batches)
         if not chosen:

@@ -370,7 +370,7 @@ class EntityLinker:
             start, tok = tokens[i]
             j = i
             # a head: a job word, or a certificate word after something
-            is_job = len(tok) >= 1 and tok.endswith(self._job_heads) and _is_cjk(tok)
+            is_job = len(tok) >= 1 and tok.endswith(self._job_heads) and is_cjk(tok)
             is_cert = any(tok == h or (tok.endswith(h) and len(tok) > len(h) and tok[: -len(h)] not in _CERT_VERB)
                           for h in self._cert_heads)
             if not (is_job or is_cert) or is_job and i + 1 < len(tokens) and tokens[i + 1][1].startswith(_INSTITUTION):
@@ -386,13 +386,13 @@ class EntityLinker:
             # the head token itself may be a job word already (美容师); a bare 工/师 needs the token before it
             while k >= 0:
                 ptok = tokens[k][1]
-                if ptok in _FIELD_LINKS and k >= 1 and _is_cjk(tokens[k - 1][1]) and len(tokens[k - 1][1]) >= 2 \
+                if ptok in _FIELD_LINKS and k >= 1 and is_cjk(tokens[k - 1][1]) and len(tokens[k - 1][1]) >= 2 \
                         and tokens[k - 1][1] not in _STOP and not tokens[k - 1][1].endswith(_JOB_WORD_END) \
                         and _is_noun(tokens[k - 1][1]):
                     begin = tokens[k][0]  # 法律职业资格, 会计专业技术资格: the field before it names the qualification
                     k -= 1
                     continue
-                if not _is_cjk(ptok) or ptok in _STOP or "的" in ptok or ptok.endswith(_PLACE_END) and len(ptok) >= 2 \
+                if not is_cjk(ptok) or ptok in _STOP or "的" in ptok or ptok.endswith(_PLACE_END) and len(ptok) >= 2 \
                         or all(ch in _FUNCTION_CHARS for ch in ptok) or _MEASURE.match(ptok) \
                         or _DEMONSTRATIVE.match(ptok) \
                         or len(ptok) >= 2 and (ptok[-1] in "到了过着" or ptok[0] in "没未已") \
@@ -537,7 +537,7 @@ class EntityLinker:
         if len(abbreviated) == 1:
             return SubjectLink(**base, kind=MatchKind.ABBREVIATION,
                                occupations=(self._name_of_fold[self._bare_names[abbreviated[0]]],))
-        homophones = self._homophones.get(tuple(lazy_pinyin(name)), set()) if _is_cjk(name) and len(name) >= 3 else set()
+        homophones = self._homophones.get(tuple(lazy_pinyin(name)), set()) if is_cjk(name) and len(name) >= 3 else set()
 
         if homophones and len(homophones) <= 2:  # 美法师 → 美发师, 锅炉操做工 → 锅炉操作工
             return SubjectLink(**base, kind=MatchKind.TYPO, occupations=tuple(sorted(homophones)))
@@ -700,10 +700,15 @@ class EntityLinker:
         (有关, 类, 行业, 厂, 里的, 那一项 …: _SECTOR_NEXT). A word inside a full annex name the question writes out
         (制冷 in 制冷工) is that name, not a sector; of two words found, one inside the other, the longer."""
         spoken = [n for n in self._exact_names if n in text]
-        found = [w for w in self.sector_rows if any(_SECTOR_NEXT.match(text, m.end()) for m in re.finditer(
+        found = [w for w in self.sector_rows if w in text and any(_SECTOR_NEXT.match(text, m.end()) for m in re.finditer(
             re.escape(w), text)) and not any(w in n for n in spoken)]
         found = [w for w in found if not any(w != o and w in o for o in found)]  # the longest word only
         return tuple(sorted(found, key=text.find))
+
+    def sector_annex_rows(self, words) -> list:
+        """The annex rows corpus/sectors.csv gives for these sector words, in annex order."""
+        wanted = {row for w in words for row in self.sector_rows.get(w, ())}
+        return [r for r in self._corpus.annex_rows if (r.item, "") in wanted or (r.item, _fold(r.occupation)) in wanted]
 
     @property
     def _pinyin_forms(self) -> list[tuple[str, list[str]]]:
@@ -917,7 +922,7 @@ def _english_tokens(text: str) -> list[str]:
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
 
 
-def _is_cjk(token: str) -> bool:
+def is_cjk(token: str) -> bool:
     return bool(re.fullmatch(r"[\u4e00-\u9fff]+", token))
 
 

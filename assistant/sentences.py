@@ -220,9 +220,9 @@ class SentenceRanker:
     def ranked(self, question: str) -> tuple[list[Unit], float]:
         """Every unit, best first, and the calibrated probability that the first answers. A question that names
         clauses by number (第一条讲的是啥) is answered from those clauses: only their units are ranked."""
-        s = self.model.scores(self.features.matrix(question))
-        named = set(named_clauses(question))
-        keep = np.array([u.clause in named for u in self.features.units])
+        x = self.features.matrix(question)
+        s = self.model.scores(x)
+        keep = x[:, FEATURES.index("named_clause")] > 0  # the units of the clauses the question names
         idx = np.flatnonzero(keep) if keep.any() else np.arange(len(s))
         order = idx[np.argsort(-s[idx], kind="stable")]
         return [self.features.units[i] for i in order], self.model.probability(s[idx])

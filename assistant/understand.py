@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .frames import FrameGuess, FrameModel, FrameTable, masked
 from .intents import DECLINE_INTENTS, IntentClassifier
-from .link import EntityLinker, MatchKind, Mentions, SubjectLink, chinese_number
+from .link import EntityLinker, MatchKind, Mentions, SubjectLink, chinese_number, is_cjk
 from .config import REPO_ROOT
 from .normalize import latin_share, normalize
 from .profile import NoticeProfile
@@ -75,11 +75,10 @@ ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "categ
                               "students", "compare", "list", "count", "exam"})
 # Flags of a question's wording the answer stage reads (it never reads the raw text for them).
 READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated", "sector")
-# Frames that ask about the notice, not about a job: an unlinked span in such a question is no subject.
 _CORE_HEADER = frozenset({"doc_number", "issuer", "issue_date"})  # what a document is cited by
 _CONTENT_POS = frozenset("nvail")  # jieba POS: nouns, verbs, adjectives, idioms, fixed phrases
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LAST_CLAUSE = re.compile(r"[，,。？?！!；;]")
+# Frames that ask about the notice, not about a job: an unlinked span in such a question is no subject.
 NOTICE_LEVEL_FRAMES = frozenset({"validity", "future", "exam", "students", "notice_fact", "notice_content", "count"})
 
 
@@ -161,7 +160,7 @@ class Understanding:
         import jieba.posseg
 
         return [w for w, pos in jieba.posseg.lcut(text) if len(w) >= 2 and pos[:1] in _CONTENT_POS
-                and _CJK_RUN.fullmatch(w) and w not in self._notice_text]
+                and is_cjk(w) and w not in self._notice_text]
 
     def run(self, question: str, history: list[Turn]) -> Interpretation:
         current = self.read(normalize(question))

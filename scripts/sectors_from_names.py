@@ -19,14 +19,10 @@ import jieba
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.link import SECTORS_FILE, SECTOR_COLUMNS  # noqa: E402
+from assistant.link import SECTORS_FILE, SECTOR_COLUMNS, _fold  # noqa: E402
 from assistant.parse import load_corpus  # noqa: E402
 
 MAX_ITEMS = 4
-
-
-def _fold(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 def main() -> int:
@@ -55,7 +51,10 @@ def main() -> int:
                 continue
             if w in _fold(r.occupation):
                 rows.append({"sector": w, "item": str(r.item), "occupation": _fold(r.occupation), "source": "names"})
-    unique = list({(r["sector"], r["item"], r["occupation"]): r for r in rows}.values())
+    unique: dict[tuple, dict] = {}
+    for r in rows:  # a reviewed row stays reviewed when the names give it again
+        unique.setdefault((r["sector"], r["item"], r["occupation"]), r)
+    unique = list(unique.values())
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.DictWriter(fh, SECTOR_COLUMNS, lineterminator="\n")
         out.writeheader()
