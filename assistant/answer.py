@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .index import HEADER_LABEL, header_fact_texts
-from .link import NO_BATCH, MatchKind
+from .link import NO_BATCH, MatchKind, Mentions
 from .normalize import normalize
 from .profile import NoticeProfile
 from .records import (
@@ -57,7 +57,8 @@ class Draft:
             text = text[:-1] + markers + text[-1]
         else:
             text += markers
-        self.parts.append(text)
+        if text not in self.parts:  # (the same sentence on the same sources is said once in a message)
+            self.parts.append(text)
 
     def decline(self, text: str) -> "Draft":
         self.answered = False
@@ -203,8 +204,8 @@ class GroundedAnswerer:
         route = self.route(interp)
         # a message declined as a whole for what it asks (fees, other years, off topic …) is not split into asks
         # that would each look answerable; a subject the annex lacks is declined in its own ask
-        parts = self.sub_questions(question, history) if not route.guard or route.name == "subject_not_in_annex" \
-            else []
+        parts = self.sub_questions(question, history, interp) if not route.guard or \
+            route.name == "subject_not_in_annex" else []
         if parts:  # "它们最晚什么时候退出？第二批呢？": each ask answered in turn, one answer, one set of markers
             draft, rows, used = self.compose_parts(parts)
             route = replace(route, name="+".join(a.route.name for a in parts))
@@ -225,18 +226,23 @@ class GroundedAnswerer:
         rows = (route or self.route(q)).handler(q, d, used) or []
         return d, rows, used
 
-    def sub_questions(self, question: str, history: list[Turn]) -> list[Ask]:
+    def sub_questions(self, question: str, history: list[Turn], whole: Interpretation | None = None) -> list[Ask]:
         """The asks of a message with two to four questions, each read with the ones before it as context, when
         they ask different things (another subject, batch, topic or route); [] when it is one ask, or when a part
-        is one no rule reads (then the message is read as a whole)."""
+        is one no rule reads (then the message is read as a whole). The jobs are those the whole message names:
+        a part read alone may take a role word for a job (要update HR record) that the message names beside one."""
         parts = [p.strip() for p in _QUESTION_END.split(question) if len(p.strip().strip("？?")) >= 2]
         if not 2 <= len(parts) <= 4:
             return []
+        named = set(whole.mentions.occupations) if whole is not None else set()
         turns, asks, keys = list(history), [], []
         for n, part in enumerate(parts):
             q = self.understanding.run(part, turns)
-            turns = turns + [Turn(role="user", content=part)]
             own = self.understanding.read(normalize(part))  # what the part names of its own, without context
+            stray = set(own.mentions.occupations) - named  # (jobs carried from the history stay)
+            if named and stray & set(q.mentions.occupations):
+                q = replace(q, mentions=_only_jobs(q.mentions, set(q.mentions.occupations) - stray))
+            turns = turns + [Turn(role="user", content=part)]
             asks.append(Ask(q, self.route(q), bool(own.mentions.subjects or own.mentions.occupations
                                                    or own.mentions.items)))
             # what the first ask is about (with its context), and what each later one names of its own
@@ -253,7 +259,7 @@ class GroundedAnswerer:
     def compose_parts(self, asks: list[Ask]) -> tuple[Draft, list[AnnexRow], list[str]]:
         d, used, rows, answered = Draft(), [], [], False
         declined_subject = False
-        for ask in asks:
+        for ask in _merged(asks):
             if declined_subject and not ask.names_subject:
                 continue  # "X 是否列入？如列入，属于哪一批？": an ask that only goes on about a declined subject
             declined_subject = declined_subject or ask.route.name == "subject_not_in_annex"
@@ -434,7 +440,7 @@ class GroundedAnswerer:
         if single and strong and asserted and not q.injection and "category" not in q.wants:
             actual = {r.batch for r in rows}
             d.parts.append("是的，" if set(asserted) <= actual else "不是。")
-        status = q.frame_applied and q.frame == "cert_status" and any(not r.is_licensed for r in rows)
+        status = "status" in q.flags and any(not r.is_licensed for r in rows)
         if status:
             # what people ask first about their certificate: what happens to the one they hold, then when the
             # qualification leaves the catalogue, then how skills are evaluated afterwards
@@ -445,7 +451,7 @@ class GroundedAnswerer:
             cite = self.row_citation(item, item_rows)
             batch_cites = self.batch_citations(item_rows, used)
             who = "、".join(names)
-            if status:  # the row's item goes with the batch sentence; departments are not what was asked
+            if status and q.frame_applied:  # the row's item goes with the batch sentence; departments are not asked
                 d.say(f"{who}列在附件第{item}项，{self.profile.fate(item_rows[0])}。", cite, *batch_cites)
                 continue
             d.say(f"{who}{self.profile.fate(item_rows[0])}。", cite, *batch_cites)
@@ -854,6 +860,52 @@ class GroundedAnswerer:
 
 
 NOTICE_SENTENCE_FLOOR = 0.2  # the sentence ranker's probability enough under an applied notice_content frame
+
+
+# Routes whose handlers read only the interpretation's fields (not the ask's own words): their asks can be merged.
+_MERGED_ROUTES = frozenset({"occupations", "items", "departments", "batches", "header_fact", "subject_not_in_annex",
+                            "licensing"})
+
+
+def _union(*seqs):
+    return tuple(dict.fromkeys(x for seq in seqs for x in seq))
+
+
+def _only_jobs(m: Mentions, named: set[str]) -> Mentions:
+    """A part's mentions with only the jobs the whole message names (and the spans the annex lacks)."""
+    subjects = tuple(s for s in m.subjects if not s.linked or set(s.occupations) <= named)
+    return replace(m, occupations=tuple(o for o in m.occupations if o in named), subjects=subjects,
+                   fuzzy=tuple(f for f in m.fuzzy if f[1] in named))
+
+
+def _merged(asks: list[Ask]) -> list[Ask]:
+    """Asks of one message that take the same route are answered once, with what each asks (电工哪批？还有效吗？):
+    the handler would otherwise say the same job's, header's or decline's sentences once for each ask."""
+    groups: "OrderedDict[str, list[Ask]]" = OrderedDict()
+    for n, a in enumerate(asks):
+        groups.setdefault(a.route.name if a.route.name in _MERGED_ROUTES else str(n), []).append(a)
+    out = []
+    for same in groups.values():
+        if len(same) == 1:
+            out += same
+            continue
+        qs = [a.q for a in same]
+        ms = [q.mentions for q in qs]
+        seen, subjects = set(), []
+        for s in (s for m in ms for s in m.subjects):
+            if s.name not in seen:
+                seen.add(s.name)
+                subjects.append(s)
+        m = replace(ms[0], occupations=_union(*(m.occupations for m in ms)), items=_union(*(m.items for m in ms)),
+                    departments=_union(*(m.departments for m in ms)), batches=_union(*(m.batches for m in ms)),
+                    clauses=_union(*(m.clauses for m in ms)), fuzzy=_union(*(m.fuzzy for m in ms)),
+                    sectors=_union(*(m.sectors for m in ms)), subjects=tuple(subjects),
+                    unknown_names=_union(*(m.unknown_names for m in ms)))
+        q = replace(qs[0], mentions=m, wants=frozenset().union(*(q.wants for q in qs)),
+                    topics=_union(*(q.topics for q in qs)), header_facts=_union(*(q.header_facts for q in qs)),
+                    flags=frozenset().union(*(q.flags for q in qs)), unsupported=all(q.unsupported for q in qs))
+        out.append(Ask(q, same[0].route, any(a.names_subject for a in same)))
+    return out
 
 
 def _names(rows: list[AnnexRow]) -> list[str]:

@@ -56,6 +56,9 @@ class FrameSpec:
     # a higher bar for a question written mostly in latin letters, where the bank has one writer of twelve: a
     # frame that declines on its own reading (an injection) is not applied on a thin reading of English
     min_confidence_latin: float | None = None
+    # a lower bar for the part of a frame that only adds true sentences to an answer (a named job's certificate
+    # status): below min_confidence, a top reading at or above this adds that part and changes nothing else
+    add_from: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class FrameTable:
         data = json.loads(path.read_text(encoding="utf-8"))
         frames = {name: FrameSpec(name=name, wants=tuple(f.get("wants", ())), topics=tuple(f.get("topics", ())),
                                   decline=f.get("decline"), header=bool(f.get("header")), status=bool(f.get("status")),
-                                  min_confidence_latin=f.get("min_confidence_latin"))
+                                  min_confidence_latin=f.get("min_confidence_latin"), add_from=f.get("add_from"))
                   for name, f in data["frames"].items()}
         return cls(frames=frames, min_confidence=float(data["min_confidence"]))
 

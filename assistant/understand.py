@@ -75,6 +75,7 @@ ANSWERABLE_WANTS = frozenset({"batch", "deadline", "departments", "item", "categ
                               "students", "compare", "list", "count", "exam"})
 # Flags of a question's wording the answer stage reads (it never reads the raw text for them).
 READ_FLAGS = ("except", "jointly", "mixed", "own_job", "overview", "overview_why", "negated", "sector")
+# Flags the frame model sets: status — a named job's certificate status is asked (clause 四 said of that job)
 _CORE_HEADER = frozenset({"doc_number", "issuer", "issue_date"})  # what a document is cited by
 _CONTENT_POS = frozenset("nvail")  # jieba POS: nouns, verbs, adjectives, idioms, fixed phrases
 _LAST_CLAUSE = re.compile(r"[，,。？?！!；;]")
@@ -258,7 +259,11 @@ class Understanding:
             return q
         q = replace(q, frame=guess.frame, confidence=guess.confidence)
         spec = self.frame_table.frames.get(guess.frame)
-        if spec is None or guess.confidence < self.frame_table.min_confidence:
+        if spec is None:
+            return q
+        if guess.confidence < self.frame_table.min_confidence:
+            if spec.status and spec.add_from is not None and guess.confidence >= spec.add_from:
+                return replace(q, flags=q.flags | {"status"})  # (only adds the named job's certificate status)
             return q
         if spec.min_confidence_latin is not None and latin_share(q.text) >= 0.5 and (
                 guess.confidence < spec.min_confidence_latin):
@@ -306,6 +311,7 @@ class Understanding:
             # 落款单位和日期, 印发年份和具体日期, 80号文全文: the document's core facts together, whichever was asked
             header = tuple(dict.fromkeys(header + tuple(sorted(_CORE_HEADER))))
         flags = q.flags - {"own_job"} if guess.frame in NOTICE_LEVEL_FRAMES else q.flags
+        flags = flags | {"status"} if spec.status else flags
         return replace(q, wants=frozenset(wants), topics=tuple(topics), intent=intent, unsupported=False,
                        header_facts=header, flags=flags,
                        injection=q.injection and bool(PROMPT_LEAK.search(q.text)), mentions=m, frame_applied=True)

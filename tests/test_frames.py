@@ -142,6 +142,21 @@ def test_below_the_threshold_the_pattern_reading_stands(understanding, table):
     assert not q.frame_applied and q.unsupported == before.unsupported and q.wants == before.wants
 
 
+def test_a_thin_status_reading_only_flags_the_status(understanding, table):
+    """Between the status frame's add_from and the table's minimum: the patterns' reading stands, with the status
+    flag the answer reads to add the job's certificate status; below add_from nothing changes."""
+    spec = table.frames["cert_status"]
+    assert spec.add_from is not None and spec.add_from < table.min_confidence
+    before = understanding.read(normalize("设备点检员证 还要不要重考"))
+    q = decided(understanding, "设备点检员证 还要不要重考", "cert_status", p=(spec.add_from + table.min_confidence) / 2)
+    assert not q.frame_applied and "status" in q.flags
+    assert q.wants == before.wants and q.unsupported == before.unsupported and q.topics == before.topics
+    q = decided(understanding, "设备点检员证 还要不要重考", "cert_status", p=spec.add_from - 0.01)
+    assert "status" not in q.flags
+    q = decided(understanding, "设备点检员证 还要不要重考", "batch", p=(spec.add_from + table.min_confidence) / 2)
+    assert "status" not in q.flags
+
+
 def test_a_span_that_is_no_job_is_not_declined_when_the_notice_is_asked(understanding):
     q = decided(understanding, "我们单位同事考的证以后还有效吗", "validity")
     assert not q.mentions.unlinked

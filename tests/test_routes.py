@@ -230,3 +230,47 @@ def test_the_overview_adds_the_two_batches_occupations(answerer):
     withdrawn = [r for r in answerer.corpus.annex_rows if not r.is_licensed]
     assert b1.occupations + b2.occupations == len(withdrawn)  # clause 二's counts agree with the annex rows
     assert f"合计{len(withdrawn)}个职业" in d.text()
+
+
+def test_a_thin_status_reading_adds_the_certificate_status_and_keeps_the_rest_of_the_answer(answerer):
+    """Below the frame table's minimum, a top cert_status reading (flag "status", frame not applied) only adds
+    clause 四's rule for the job: the batch and the departments the pattern reading asked stay."""
+    q = interp("设备点检员证 还要不要重考", occupations=("设备点检员",), subjects=(exact("设备点检员"),),
+               wants=("batch",), flags=("status",))
+    d, _ = run(answerer, q)
+    text, labels = d.text(), [c.label for c in d.sources.values()]
+    assert "继续有效" in text and "第二批" in text and "中国钢铁工业协会" in text
+    assert {"第四条", "附件第1项", "第二条"} <= set(labels)
+    d, _ = run(answerer, interp("设备点检员证 还要不要重考", occupations=("设备点检员",),
+                                subjects=(exact("设备点检员"),), wants=("batch",)))
+    assert "继续有效" not in d.text()
+
+
+def test_asks_of_one_message_on_the_same_route_are_answered_once(answerer):
+    """电工哪批退出？电工证还有效吗？ — two asks about one job: each fact once, what each asks said."""
+    from assistant.answer import Ask
+    route = next(r for r in answerer.routes if r.name == "occupations")
+    first = interp("电工哪批退出", occupations=("电工",), subjects=(exact("电工"),), wants=("batch",))
+    second = interp("电工证还有效吗", occupations=("电工",), subjects=(exact("电工"),), wants=("validity",),
+                    flags=("status",))
+    d, rows, _ = answerer.compose_parts([Ask(first, route, True), Ask(second, route, True)])
+    text = d.text()
+    assert text.count("第二批") == 1 and text.count("继续有效") == 1 and [r.item for r in rows] == [1]
+    assert {"附件第1项", "第四条"} <= {c.label for c in d.sources.values()}
+
+
+def test_the_same_sentence_on_the_same_sources_is_said_once():
+    d = Draft()
+    d.say("这份通知的文号是人社厅发〔2020〕80号。")
+    d.say("这份通知的文号是人社厅发〔2020〕80号。")
+    assert d.parts == ["这份通知的文号是人社厅发〔2020〕80号。"]
+
+
+def test_a_part_read_alone_keeps_only_the_jobs_the_whole_message_names():
+    """要update HR record: read alone, HR is the HR manager's certificate; the whole message names 电工 beside it,
+    so HR is the asker's office, not a second subject."""
+    from assistant.answer import _only_jobs
+    hr = SubjectLink(span="HR", name="HR", kind=MatchKind.ALIAS, occupations=("企业人力资源管理师",))
+    m = Mentions(occupations=("企业人力资源管理师",), subjects=(hr, unknown("焊工")))
+    kept = _only_jobs(m, {"电工"})
+    assert kept.occupations == () and [s.name for s in kept.subjects] == ["焊工"]

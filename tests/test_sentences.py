@@ -159,3 +159,18 @@ def test_a_lower_threshold_can_be_asked_for(corpus, model):
     never = S.SentenceRanker(corpus, S.SentenceModel(model.weights, model.bias, model.platt, 1.01, None))
     assert never.pick("严禁突击发放证书是哪条规定的") is None
     assert never.pick("严禁突击发放证书是哪条规定的", 0.0).unit.label == "第四条"
+
+
+def test_two_close_sentences_of_one_clause_are_quoted_together_in_the_notice_s_order(corpus, model, monkeypatch):
+    sure = S.SentenceRanker(corpus, S.SentenceModel(model.weights, model.bias, model.platt, 0.0, None))
+    six = [u for u in sure.features.units if u.clause == 6 and u.index > 0]
+    other = next(u for u in sure.features.units if u.clause == 4 and u.index > 0)
+    first, second = six[1], six[0]  # the later sentence ranked first
+
+    def ranked(units, gap):
+        monkeypatch.setattr(sure, "ranked_with_gap", lambda q: (units, 0.9, gap))
+        return [(u.clause, u.index) for u in sure.pick("鉴定中心以后怎么办").units]
+
+    assert ranked([first, second], S.PAIR_MARGIN / 2) == [(6, second.index), (6, first.index)]
+    assert ranked([first, second], S.PAIR_MARGIN * 2) == [(6, first.index)]
+    assert ranked([first, other], S.PAIR_MARGIN / 2) == [(6, first.index)]
