@@ -467,6 +467,8 @@ class GroundedAnswerer:
         if any(r.is_licensed for r in rows) and ("category" in q.wants or len(groups) == 1):
             d.say("与公共安全、人身健康、生命财产安全等密切相关的职业拟依法调整为准入类职业资格。",
                   *self.batch_citations([r for r in rows if r.is_licensed], used))
+            if q.frame_applied and q.frame == "licensing":  # 保安员改为准入类要修改法律吗: what clause 六 asks for
+                self.say_law_revision(d, used)
         withdrawn = [r for r in rows if not r.is_licensed]
         if withdrawn and "category" in q.wants:
             # 评茶员证书属于水平评价类还是准入类: every annex row is a 水平评价类 qualification (clause 二), except the
@@ -653,10 +655,14 @@ class GroundedAnswerer:
         wants = q.wants | ({"deadline"} if any(t.name == "schedule" for t in q.topics) else set())
         rows = self.answer_batches(replace(q, wants=frozenset(wants),
                                            mentions=replace(q.mentions, batches=(BATCH_LICENSED,))), d, used)
+        self.say_law_revision(d, used)
+        return rows
+
+    def say_law_revision(self, d: Draft, used: list[str]) -> None:
+        """Clause 六: the bodies concerned revise the laws for the rows to become 准入类."""
         d.say("通知第六条要求有关单位配合修订相关法律法规，依法调整为准入类职业资格。",
               self.clause_citation(6, ("法律法规",)))
         used += self.clause_sentence_ids(6, ("法律法规",))
-        return rows
 
     def answer_clauses(self, q, d, used):
         for n in q.mentions.clauses:

@@ -342,6 +342,7 @@ class EntityLinker:
         self._cert_heads = tuple(sorted(profile.certificate_heads if profile else ("证书", "资格", "证"), key=len,
                                         reverse=True))
         self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
+        self._report_words = frozenset(profile.report_words if profile else ())
         # A tail shared by several annex names (操作工, 管理员, 服务人员) names a kind of work, not one job.
         tails: dict[str, set[str]] = {}
         for name in list(self._bare_names) + [_fold(r.qualification) for r in corpus.annex_rows]:
@@ -580,6 +581,8 @@ class EntityLinker:
 
         last = posseg.lcut(before)[-1]  # the word right before the name decides
         if last.word[-1] in _LEARN_VERBS:  # 准备考茶艺师, 想学电工, 打算报育婴员: the name is what is learned
+            return form
+        if last.word in self._report_words:  # 网传中式烹调师…: what was heard about the job
             return form
         if len(last.word) == 1:  # one character glues into a name (挡车工, 修脚工) unless it is a particle or pronoun
             return form if last.word in _SINGLE_GLUE else ""
@@ -830,7 +833,8 @@ class EntityLinker:
         return scored[0][3], self._name_of_fold.get(scored[0][2], scored[0][2])
 
     def _fuzzy(self, text: str) -> list[tuple[str, str]]:
-        """Typos: the same pinyin (电公 → 电工), or one character off in a name of four or more."""
+        """Typos: the same pinyin (电公 → 电工), or one character off in a name of four or more; a two-character
+        window whose last character begins a word with the next one is no name (中出现 is 中 + 出现, not 中厨)."""
         syllables = lazy_pinyin(text)
         if len(syllables) != len(text):  # pinyin merges non-Chinese runs; fall back to per-character
             syllables = [lazy_pinyin(ch)[0] if ch.strip() else ch for ch in text]
@@ -845,6 +849,8 @@ class EntityLinker:
                 window = text[i : i + n]
                 if i not in starts or window == form:  # an exact occurrence was left out on purpose
                     continue
+                if n == 2 and _word_goes_on(text, i + 1):  # 中出现: 出 begins the word 出现
+                    continue
                 same_sound = syllables[i : i + n] == form_py
                 same_chars = sum(a == b for a, b in zip(window, form))
                 near_sound = n >= 3 and same_chars == n - 1 and all(
@@ -857,6 +863,13 @@ class EntityLinker:
             for name in sorted(self.lexicon.occupations[form]):
                 result.append((typed, name))
         return result
+
+def _word_goes_on(text: str, i: int) -> bool:
+    """text[i] and the character after it are a word of jieba's dictionary (出现), and that character is no
+    certificate or function word (电公证, 电公是 go on as a name)."""
+    pair = text[i : i + 2]
+    return len(pair) == 2 and pair[1] not in "证书是的了吗呢啊么" and jieba.dt.FREQ.get(pair, 0) > 0
+
 
 def _sounds_alike(a: str, b: str) -> bool:
     """Two syllables a typist confuses: the same initial (磨/模) or the same final (掉/调)."""

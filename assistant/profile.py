@@ -59,6 +59,8 @@ class NoticeProfile(BaseModel):
     follow_ups: dict[str, str]  # suggested next questions, by what they ask
     batches: tuple[BatchInfo, ...]
     licensed_word: str = "拟依照法定程序调整为准入类职业资格"
+    # words that report what was heard (网传, 传闻): jieba tags some as nouns, but before a name they modify nothing
+    report_words: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, corpus: Corpus, corpus_dir: Path) -> "NoticeProfile":

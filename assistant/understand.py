@@ -245,6 +245,8 @@ class Understanding:
             if len(inside) == 1:
                 kept.append(replace(s, kind=MatchKind.ALIAS, occupations=(inside[0],), near=()))
                 occupations.append(inside[0])
+            elif s.name in m.sectors:
+                continue  # 有哪些化工职业: a sector the list is narrowed by, not a job
             elif any(h in s.span for h in self._QUALIFICATION_HEADS) or not notice_level and s.name.endswith(
                     self._JOB_HEADS):
                 kept.append(s)  # (法律职业资格 is another qualification system, declined by name even here)

@@ -26,13 +26,19 @@ from assistant.learn import C, examples  # noqa: E402
 from assistant.normalize import normalize  # noqa: E402
 
 
-def score(a: Assistant, rows: list[dict]) -> tuple[list[bool], list[dict]]:
+def score(a: Assistant, rows: list[dict], reads: list[dict] | None = None) -> tuple[list[bool], list[dict]]:
+    """Each row's answer scored; failures described; with `reads`, every row's frame reading appended to it (what a
+    per-frame threshold would change, read from held-out writers)."""
     oks, fails = [], []
     for r in rows:
         case = EvalCase.model_validate({**r, "category": r.get("category") or r["frame"]})
         ans = a.ask(case.question, history=[t.model_dump() for t in case.history])
         ok, _, missing = check_answer(case, ans.answered, ans.answer, [c.label for c in ans.citations])
         oks.append(ok)
+        if reads is not None:
+            q = a.answerer.understanding.run(normalize(case.question), list(case.history))
+            reads.append({"id": r["id"], "writer": r["writer"], "gold": r["frame"], "answerable": r.get("answerable", True),
+                          "frame": q.frame, "confidence": round(q.confidence, 3), "applied": q.frame_applied, "ok": ok})
         if not ok:
             g = a.answerer
             q = g.understanding.run(normalize(case.question), list(case.history))
@@ -47,6 +53,7 @@ def main() -> int:
     ap.add_argument("--markdown")
     ap.add_argument("--writers")
     ap.add_argument("--failures")
+    ap.add_argument("--reads", help="write every held-out question's frame reading and result (JSON lines)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the pattern-only run")
     ap.add_argument("--thresholds", help="also score at these min_confidence values (comma-separated): the choice "
                                          "of the table's min_confidence by held-out writers")
@@ -60,7 +67,7 @@ def main() -> int:
         writers = [w for w in writers if w in args.writers.split(",")]
     u.frames = None
     ex = examples(u, rows)
-    results, all_fails = [], []
+    results, all_fails, reads = [], [], []
     sweep: dict[float, list[float]] = defaultdict(list)
     per_frame: dict[str, list[bool]] = defaultdict(list)
     for w in writers:
@@ -74,7 +81,7 @@ def main() -> int:
             u.frame_table = replace(table, min_confidence=t)
             sweep[t].append(sum(score(a, mine)[0]) / len(mine))
         u.frame_table = table
-        oks, fails = score(a, mine)
+        oks, fails = score(a, mine, reads if args.reads else None)
         for r, ok in zip(mine, oks):
             per_frame[r["frame"]].append(ok)
         all_fails += [{**f, "writer": w} for f in fails]
@@ -98,6 +105,8 @@ def main() -> int:
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n", encoding="utf-8")
+    if args.reads:
+        Path(args.reads).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reads), encoding="utf-8")
     if args.failures:
         Path(args.failures).write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in all_fails),
                                        encoding="utf-8")

@@ -157,6 +157,11 @@ def test_a_thin_status_reading_only_flags_the_status(understanding, table):
     assert "status" not in q.flags
 
 
+def test_a_sector_word_in_a_list_is_no_job_the_annex_lacks(understanding):
+    q = decided(understanding, "附件第37项下面有哪些化工职业？", "list")
+    assert not q.mentions.unlinked and q.mentions.items == (37,)
+
+
 def test_a_span_that_is_no_job_is_not_declined_when_the_notice_is_asked(understanding):
     q = decided(understanding, "我们单位同事考的证以后还有效吗", "validity")
     assert not q.mentions.unlinked

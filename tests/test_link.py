@@ -84,6 +84,8 @@ def test_one_word_and_its_parts_are_not_two_pieces_of_a_name(link):
     ("劳动关系协调员三级证书算什么", "劳动关系协调员"),
     ("我准备考茶艺师，还来得及吗", "茶艺师"),             # a verb of learning, even inside a jieba noun
     ("我想学电工，这个证以后还有吗", "电工"),
+    ("网传中式烹调师退出后只能花钱买等级证", "中式烹调师"),  # a word of hearsay jieba tags as a noun
+    ("我爸退休前是八级钳工", "钳工"),                      # an old eight-grade level before the name
 ])
 def test_words_of_the_sentence_glued_to_a_name_are_not_part_of_it(link, question, occupation):
     assert link(question).occupations == (occupation,)
@@ -207,3 +209,10 @@ def test_what_dictation_mishears_of_the_key_words_is_read_as_meant(heard, meant)
 
 def test_a_dictated_name_with_a_misheard_certificate_word_is_linked(link):
     assert link("俺那个保育员正 是不是要重新考").occupations == ("保育员",)
+
+
+def test_a_two_character_typo_is_not_read_inside_another_word(link):
+    """中出现 is 中 + 出现 (appear), not a typo of 中厨; 电公 before 是 or 证 is still 电工."""
+    assert link("“准入类”这个词在通知正文中出现在哪几条？").occupations == ()
+    assert link("电公是第二批吗").occupations == ("电工",)
+    assert link("电公证").occupations == ("电工",)

@@ -274,3 +274,13 @@ def test_a_part_read_alone_keeps_only_the_jobs_the_whole_message_names():
     m = Mentions(occupations=("企业人力资源管理师",), subjects=(hr, unknown("焊工")))
     kept = _only_jobs(m, {"电工"})
     assert kept.occupations == () and [s.name for s in kept.subjects] == ["焊工"]
+
+
+def test_a_licensed_job_under_a_licensing_frame_gets_clause_six_s_law_revision(answerer):
+    q = interp("保安员改为准入类之后要修改法律吗", occupations=("保安员",), subjects=(exact("保安员"),),
+               wants=("category",), frame="licensing")
+    d, _ = run(answerer, q)
+    assert "准入类" in d.text() and "法律法规" in d.text()
+    assert {"附件第66项", "第六条"} <= {c.label for c in d.sources.values()}
+    d, _ = run(answerer, interp("保安员哪批", occupations=("保安员",), subjects=(exact("保安员"),), wants=("batch",)))
+    assert "法律法规" not in d.text()
