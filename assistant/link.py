@@ -343,6 +343,7 @@ class EntityLinker:
                                         reverse=True))
         self._levels = tuple(sorted(profile.level_words if profile else (), key=len, reverse=True))
         self._report_words = frozenset(profile.report_words if profile else ())
+        self._person_words = tuple(profile.person_words if profile else ())
         # A tail shared by several annex names (操作工, 管理员, 服务人员) names a kind of work, not one job.
         tails: dict[str, set[str]] = {}
         for name in list(self._bare_names) + [_fold(r.qualification) for r in corpus.annex_rows]:
@@ -408,7 +409,8 @@ class EntityLinker:
                 text_span = text[b:e]
                 name = self._name_part(text_span)
                 last = e == end
-                if name and len(name) >= 2 and name not in self._generic and (
+                if name and len(name) >= 2 and name not in self._generic and not name.endswith(self._person_words) and (
+                        name not in self._levels) and (
                         self._name_like(name, is_job) if last else
                         name.endswith(self._job_heads) or self.link_span(_Span(b, e, text_span, name)).linked):
                     spans.append(_Span(b, e, text_span, name))

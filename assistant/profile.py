@@ -61,6 +61,8 @@ class NoticeProfile(BaseModel):
     licensed_word: str = "拟依照法定程序调整为准入类职业资格"
     # words that report what was heard (网传, 传闻): jieba tags some as nouns, but before a name they modify nothing
     report_words: tuple[str, ...] = ()
+    # words for people at work (职工, 员工): a span that ends with one (退休职工, 很多员工) names people, not a job
+    person_words: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, corpus: Corpus, corpus_dir: Path) -> "NoticeProfile":

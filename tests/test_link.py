@@ -216,3 +216,9 @@ def test_a_two_character_typo_is_not_read_inside_another_word(link):
     assert link("“准入类”这个词在通知正文中出现在哪几条？").occupations == ()
     assert link("电公是第二批吗").occupations == ("电工",)
     assert link("电公证").occupations == ("电工",)
+
+
+def test_people_and_a_bare_level_are_no_jobs(link):
+    m = link("我父亲是老钟表厂的退休职工，当年考了钟表及计时仪器制造工的高级证")
+    assert m.occupations == ("钟表及计时仪器制造工",) and not m.unknown_names
+    assert link("我们公司很多员工持有汽车装调工职业资格证书").unknown_names == ()
