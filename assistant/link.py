@@ -234,7 +234,8 @@ _PARTICLES = ("嘅", "的", "个", "级")
 # Single characters that may stand right before a name without making another job: particles, pronouns, measure
 # words, 老 (老钳工), and the Cantonese particles of the 繁體 writers (嘅, 咗, 啲, 咁, 系)
 _LEARN_VERBS = frozenset("考学报拿办")  # acts of learning or certifying that end the words before a name
-_SINGLE_GLUE = frozenset("老我你他她俺咱的了个嘅咗啲哋咁系是在当号张位名这那每")
+_GLUE_END = frozenset("里问说叫是在的了")  # characters that end the words before a name, not a part of it
+_SINGLE_GLUE = frozenset("老我你他她俺咱的了个嘅咗啲哋咁系是在当号张位名这那每里问说叫做干")
 # Parts of speech (jieba) that, before a name, make a longer job name (医疗美容师, 数控车工): nouns and abbreviations
 _NOUNISH = frozenset({"n", "nz", "ns", "nt", "ng", "nrt", "vn", "j", "l", "i"})
 # Tokens that end a modifier run to the left: pronouns, verbs and particles of a question, not part of a name.
@@ -582,6 +583,10 @@ class EntityLinker:
         from jieba import posseg  # part-of-speech tables load only for a span that is not a known form
 
         last = posseg.lcut(before)[-1]  # the word right before the name decides
+        if len(last.word) >= 2 and is_cjk(last.word) and (last.word[0] == form[0] or _in_order(last.word, form)):
+            return form  # 汽修 汽车维修工, 眼睛 眼镜验光员: a speaker's first try at the name, then the name
+        if len(last.word) >= 2 and last.word[-1] in _GLUE_END:
+            return form  # 文里防水工, 伊问模具工: jieba glued a localizer or a verb to the word before the name
         if last.word[-1] in _LEARN_VERBS:  # 准备考茶艺师, 想学电工, 打算报育婴员: the name is what is learned
             return form
         if last.word in self._report_words:  # 网传中式烹调师…: what was heard about the job
@@ -865,6 +870,12 @@ class EntityLinker:
             for name in sorted(self.lexicon.occupations[form]):
                 result.append((typed, name))
         return result
+
+def _in_order(short: str, name: str) -> bool:
+    """Every character of `short` occurs in `name`, in order (汽修 in 汽车维修工, 电子 in …电子装接工)."""
+    it = iter(name)
+    return all(ch in it for ch in short)
+
 
 def _word_goes_on(text: str, i: int) -> bool:
     """text[i] and the character after it are a word of jieba's dictionary (出现), and that character is no

@@ -33,11 +33,12 @@ _AFTER_T2S = {"証": "证", "資格": "资格", "甚麼": "什么", "麽": "么"
 MAX_QUESTION_CHARS = 2000
 
 # Cantonese written words → Mandarin (applied after 繁→简, only to a text with Cantonese particles in it, so that
-# 系统 or 仲裁 in a Mandarin question are never touched): the words people write, not the notice's domain.
+# 系统 or 仲裁 in a Mandarin question are never touched): the words people write, not the notice's domain (点检, 点钞,
+# 点菜 are words of their own: 設備點檢員 stays 设备点检员).
 _CANTONESE_MARK = re.compile("[嘅咗冇唔喺嚟啲咩乜畀嘢佢哋咁噉睇搵揾嗰攞㗎]|系咪|点解|边个|边啲|而家|依家")
 _CANTONESE = [(re.compile(a), b) for a, b in (
     ("系唔系|系咪", "是不是"), ("唔系", "不是"), ("有冇", "有没有"), ("(?<![关联体维派世])系(?![统列数])", "是"),
-    ("乜嘢|乜", "什么"), ("咩", "什么"), ("点解", "为什么"), ("点样|点", "怎么"), ("边个", "哪个"), ("边啲", "哪些"),
+    ("乜嘢|乜", "什么"), ("咩", "什么"), ("点解", "为什么"), ("点样|点(?![检钞菜])", "怎么"), ("边个", "哪个"), ("边啲", "哪些"),
     ("边度", "哪里"), ("边", "哪"), ("几时", "什么时候"), ("几多", "多少"), ("仲(?!裁)", "还"), ("而家|依家", "现在"),
     ("佢哋", "他们"), ("我哋", "我们"), ("你哋", "你们"), ("佢", "他"), ("哋", "们"), ("呢个", "这个"), ("呢份", "这份"),
     ("呢啲", "这些"), ("嗰", "那"), ("嘅", "的"), ("咗", "了"), ("冇", "没有"), ("唔", "不"), ("喺", "在"), ("嚟", "来"),

@@ -86,6 +86,10 @@ def test_one_word_and_its_parts_are_not_two_pieces_of_a_name(link):
     ("我想学电工，这个证以后还有吗", "电工"),
     ("网传中式烹调师退出后只能花钱买等级证", "中式烹调师"),  # a word of hearsay jieba tags as a noun
     ("我爸退休前是八级钳工", "钳工"),                      # an old eight-grade level before the name
+    ("俺家老头子 那个 汽修 汽车维修工 九几年考的", "汽车维修工"),  # a first try at the name, then the name
+    ("我那个 眼睛 眼镜验光员 的证", "眼镜验光员"),
+    ("80号文里防水工啥时候退出", "防水工"),                # a localizer jieba glued to the word before
+    ("做模具的 伊问模具工是第一批伐", "模具工"),            # a verb jieba glued to the word before
 ])
 def test_words_of_the_sentence_glued_to_a_name_are_not_part_of_it(link, question, occupation):
     assert link(question).occupations == (occupation,)
@@ -155,6 +159,7 @@ def test_english_words_that_say_only_that_someone_works_name_no_job(link):
     ("我喺東莞做電工，張電工證仲有冇用㗎？", "我在东莞做电工，张电工证还有没有用？"),
     ("資訊通信網路機務員歸哪個部門", "信息通信网络机务员归哪个部门"),
     ("系统里的劳动仲裁记录", "系统里的劳动仲裁记录"),  # no Cantonese particle: Mandarin words untouched
+    ("咁設備點檢員呢？點樣查？", "这样设备点检员呢？怎么查？"),  # 点检 is a word of its own
 ])
 def test_written_cantonese_and_taiwan_words_become_mandarin(typed, mandarin):
     assert normalize(typed) == mandarin
