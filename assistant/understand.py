@@ -353,7 +353,8 @@ class Understanding:
         subjects = mentions.subjects
         unlinked = [s for s in subjects if not s.linked]
         linked = [s for s in subjects if s.linked]
-        listing = bool(_LISTING.search(text))
+        # (three or more jobs named are a list to answer one by one, not a job and its yardstick)
+        listing = bool(_LISTING.search(text)) or len(subjects) >= 3
         # The subject asked about is the unlinked one and the linked names are only its yardstick or premise:
         # "X 跟 Y 一样吗", "Y 第二批，X 是否也…", "持有 X 证书，是否涉及" with Y an annex name.
         # "我司HR持有中级经济师证书": a role named outside any job span (HR, an alias) holds the certificate asked

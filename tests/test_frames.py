@@ -157,6 +157,12 @@ def test_a_thin_status_reading_only_flags_the_status(understanding, table):
     assert "status" not in q.flags
 
 
+def test_a_crew_list_with_one_job_the_annex_lacks_is_a_list_not_a_yardstick(understanding):
+    q = understanding.read(normalize("项目部几个人的证：电工、电焊工、防水工。请逐个告诉我哪批退出，不在名单的也说一下。"))
+    assert not q.compared_to_linked and q.mentions.occupations == ("电工", "防水工")
+    assert understanding.read(normalize("电焊工也跟电工一样吗")).compared_to_linked
+
+
 def test_a_sector_word_in_a_list_is_no_job_the_annex_lacks(understanding):
     q = decided(understanding, "附件第37项下面有哪些化工职业？", "list")
     assert not q.mentions.unlinked and q.mentions.items == (37,)
