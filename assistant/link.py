@@ -142,6 +142,8 @@ class Mentions:
     # words of the question that occur in the names of a few annex items and nowhere in the notice body (建筑,
     # 化工, 制冷, 纺织): what a list or count narrowed by sector is narrowed by
     sectors: tuple[str, ...] = ()
+    # occupations named only by a role word (HR): who asks, unless what is asked is an attribute of that job
+    roles: tuple[str, ...] = ()
 
     @property
     def unlinked(self) -> tuple[SubjectLink, ...]:
@@ -660,6 +662,8 @@ class EntityLinker:
             subjects += [SubjectLink(span=t, name=t, kind=MatchKind.CUE, occupations=(n,)) for t, n in worded]
         if not (occupations or any(s.linked for s in subjects) or self._batches(text)):
             occupations += roles  # (我是HR，保安员证…: the role word is who asks, the certificate is the subject)
+        else:
+            roles = []
         masked = "".join("　" if t else ch for ch, t in zip(text, taken))
         # 餐饮服务那项, 美容美发服务这一类: an item named by its 职业资格名称 without 人员, pointed at as an item
         for stem, numbers in self._item_stems.items():
@@ -703,6 +707,7 @@ class EntityLinker:
             fuzzy=tuple(fuzzy),
             subjects=tuple(subjects),
             sectors=self.sector_words(text),
+            roles=tuple(dict.fromkeys(name for _, name in roles)),
         )
 
     def sector_words(self, text: str) -> tuple[str, ...]:
@@ -854,8 +859,8 @@ class EntityLinker:
             n = len(form)
             for i in range(len(text) - n + 1):
                 window = text[i : i + n]
-                if i not in starts or window == form:  # an exact occurrence was left out on purpose
-                    continue
+                if i not in starts or window == form or window in self._generic:
+                    continue  # (an exact occurrence was left out on purpose; 制造工 is a tail of many names)
                 if n == 2 and _word_goes_on(text, i + 1):  # 中出现: 出 begins the word 出现
                     continue
                 same_sound = syllables[i : i + n] == form_py

@@ -326,6 +326,9 @@ class Understanding:
             mentions = replace(mentions, batches=tuple(dict.fromkeys(mentions.batches + tuple(counted))),
                                departments=())
         wants = frozenset(k for k, rx in _WANTS_RE.items() if rx.search(text))
+        if mentions.roles and set(mentions.occupations) <= set(mentions.roles) and not wants & ANSWERABLE_WANTS:
+            # 我是德资企业的HR。请问本通知是由哪个机关发布的: the role word is who asks; nothing is asked of that job
+            mentions = replace(mentions, occupations=(), roles=())
         if len(mentions.occupations) >= 2 and _F["joined"].search(text):
             wants |= {"compare"}
         has_subject = mentions.has_subject()

@@ -163,6 +163,12 @@ def test_a_crew_list_with_one_job_the_annex_lacks_is_a_list_not_a_yardstick(unde
     assert understanding.read(normalize("电焊工也跟电工一样吗")).compared_to_linked
 
 
+def test_a_role_word_with_nothing_asked_of_its_job_is_who_asks(understanding):
+    q = understanding.read(normalize("我是德资企业的HR。请问本通知是由哪个机关发布的呢？"))
+    assert q.mentions.occupations == ()
+    assert understanding.read(normalize("HR第几批退出")).mentions.occupations == ("企业人力资源管理师",)
+
+
 def test_a_sector_word_in_a_list_is_no_job_the_annex_lacks(understanding):
     q = decided(understanding, "附件第37项下面有哪些化工职业？", "list")
     assert not q.mentions.unlinked and q.mentions.items == (37,)

@@ -227,3 +227,8 @@ def test_people_and_a_bare_level_are_no_jobs(link):
     m = link("我父亲是老钟表厂的退休职工，当年考了钟表及计时仪器制造工的高级证")
     assert m.occupations == ("钟表及计时仪器制造工",) and not m.unknown_names
     assert link("我们公司很多员工持有汽车装调工职业资格证书").unknown_names == ()
+
+
+def test_a_tail_of_many_annex_names_is_no_typo_of_one(link):
+    """牙科修复体制造工人: 制造工 ends many annex names; it is not a mistyped 铸造工."""
+    assert "铸造工" not in link("附件中的哪一项包含牙科修复体制造工人？").occupations
