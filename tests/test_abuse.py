@@ -473,6 +473,19 @@ def test_held_connections_do_not_take_the_service_down(tmp_path):
         largest = max(os.listdir(folder), key=lambda name: os.path.getsize(os.path.join(folder, name)))
         big_asset = f"/assets/{largest}"  # megabytes: a reader that stalls holds the server's writes
         assert httpx.get(replica.url + big_asset, timeout=30).status_code == 200
+        normal_requests = (("GET", "/healthz", None), ("POST", "/api/ask", {"question": "电工是第几批？"}),
+                           ("GET", "/ui/static/chat.js", None))
+        # the same requests on this machine with no attack: the yardstick of the latency under attack (a shared,
+        # noisy machine is slow for both; a fixed bar alone would measure the machine, not the service)
+        calm = []
+        with httpx.Client(base_url=replica.url, timeout=10) as normal:
+            for _ in range(8):
+                for method, path, body in normal_requests:
+                    t0 = time.monotonic()
+                    assert normal.request(method, path, json=body).status_code == 200
+                    calm.append(time.monotonic() - t0)
+                time.sleep(0.1)
+        calm_p95 = statistics.quantiles(calm, n=20)[-1]
         counts = {k: 0 for k in ("opened", "refused", "held_to_end", "closed_by_server", "slow_opened",
                                  "slow_refused", "slow_closed", "stream_closed", "stream_held", "asset_closed",
                                  "asset_held", "reload_closed", "reload_held")}
@@ -485,9 +498,7 @@ def test_held_connections_do_not_take_the_service_down(tmp_path):
         latencies, errors = [], []
         with httpx.Client(base_url=replica.url, timeout=10) as normal:
             while time.monotonic() < stop_at - 5:
-                for method, path, body in (("GET", "/healthz", None),
-                                           ("POST", "/api/ask", {"question": "电工是第几批？"}),
-                                           ("GET", "/ui/static/chat.js", None)):
+                for method, path, body in normal_requests:
                     t0 = time.monotonic()
                     try:
                         r = normal.request(method, path, json=body)
@@ -499,10 +510,11 @@ def test_held_connections_do_not_take_the_service_down(tmp_path):
                 time.sleep(0.1)
         attack.join(timeout=60)
         p95 = statistics.quantiles(latencies, n=20)[-1]
-        figures = {**counts, "normal_requests": len(latencies), "errors": len(errors), "p95_ms": round(p95 * 1000)}
+        figures = {**counts, "normal_requests": len(latencies), "errors": len(errors), "p95_ms": round(p95 * 1000),
+                   "calm_p95_ms": round(calm_p95 * 1000)}
         (tmp_path / "figures.json").write_text(json.dumps(figures))
         print("held-connection figures:", json.dumps(figures))
-        assert errors == [] and p95 < 0.5, figures
+        assert errors == [] and p95 < max(0.5, 4 * calm_p95), figures
         assert counts["opened"] + counts["refused"] == 1100
         # the answer streams and the hot-reload requests were all closed by the server long before the end (a
         # stalled reader of a large asset is dropped after the write timeout: test_a_reader_that_stalls_…; here
