@@ -886,7 +886,7 @@ def _word_goes_on(text: str, i: int) -> bool:
     """text[i] and the character after it are a word of jieba's dictionary (出现), and that character is no
     certificate or function word (电公证, 电公是 go on as a name)."""
     pair = text[i : i + 2]
-    return len(pair) == 2 and pair[1] not in "证书是的了吗呢啊么" and jieba.dt.FREQ.get(pair, 0) > 0
+    return len(pair) == 2 and pair[1] not in _FUNCTION_CHARS and pair[1] not in "证书" and bool(jieba.get_FREQ(pair))
 
 
 def _sounds_alike(a: str, b: str) -> bool:
